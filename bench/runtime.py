@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Side-by-side runtime benchmark: caisson-runtime vs crun vs runc, in one run.
+
+Measures, for each runtime, N iterations of
+  * `run` of /bin/true (create + start + wait + delete in one command), and
+  * `create` + `start` + `delete --force` as three commands,
+and reports medians, ratios to crun, and the peak RSS of the runtime process
+(ru_maxrss from wait4 of the runtime command).
+
+crun 1.8 refuses this host's hybrid cgroup layout unless the cgroup2 controllers
+file is hidden. To compare like with like, the whole benchmark re-executes itself in
+a private mount namespace with that file hidden, so every runtime runs unwrapped
+under identical conditions.
+
+Usage (root): python3 bench/runtime.py [--iterations N] [--markdown FILE]
+"""
+import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+def in_private_ns():
+    if os.environ.get("CAISSON_BENCH_NS") == "1":
+        return
+    ctl = "/sys/fs/cgroup/unified/cgroup.controllers"
+    script = ("set -e; "
+              f"if [ -s {ctl} ]; then : > /tmp/caisson-bench-empty; mount --bind /tmp/caisson-bench-empty {ctl}; fi; "
+              f"exec env CAISSON_BENCH_NS=1 {sys.executable} {' '.join(map(repr, sys.argv))}")
+    os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c", script])
+
+
+def make_bundle(d):
+    rootfs = os.path.join(d, "rootfs")
+    for sub in ("bin", "proc", "sys", "dev", "tmp", "etc"):
+        os.makedirs(os.path.join(rootfs, sub), exist_ok=True)
+    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
+    os.symlink("busybox", os.path.join(rootfs, "bin/true"))
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    cfg = {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["/bin/true"],
+                    "env": ["PATH=/bin"], "cwd": "/",
+                    "capabilities": {k: caps for k in ("bounding", "effective", "permitted", "ambient")},
+                    "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+                    "noNewPrivileges": True},
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "bench",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f)
+
+
+def timed(argv, cwd):
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({p.returncode}): {err.strip()}")
+    return dt, ru.ru_maxrss  # KiB
+
+
+def bench(name, binary, bundle, root, n):
+    run_t, cycle_t, rss = [], [], []
+    for i in range(n):
+        cid = f"b-{name}-{i}"
+        dt, r = timed([binary, "--root", root, "run", "--bundle", bundle, cid], bundle)
+        run_t.append(dt); rss.append(r)
+    for i in range(n):
+        cid = f"c-{name}-{i}"
+        t0 = time.perf_counter()
+        _, r1 = timed([binary, "--root", root, "create", "--bundle", bundle, cid], bundle)
+        _, r2 = timed([binary, "--root", root, "start", cid], bundle)
+        # wait for /bin/true to exit so delete does not have to kill
+        _, r3 = timed([binary, "--root", root, "delete", "--force", cid], bundle)
+        cycle_t.append(time.perf_counter() - t0); rss += [r1, r2, r3]
+    return {"run": statistics.median(run_t), "cycle": statistics.median(cycle_t), "rss_kib": max(rss)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--iterations", type=int, default=40)
+    ap.add_argument("--markdown", help="append a results table to this file")
+    args = ap.parse_args()
+    in_private_ns()
+    ours = os.path.join(REPO, "target/release/caisson-runtime")
+    runtimes = [("caisson-runtime", ours), ("crun", shutil.which("crun")), ("runc", shutil.which("runc"))]
+    missing = [n for n, b in runtimes if not b or not os.path.exists(b)]
+    if missing:
+        sys.exit(f"missing runtimes: {missing} (build caisson; apt-get install crun runc)")
+    work = tempfile.mkdtemp(prefix="caisson-bench-")
+    bundle = os.path.join(work, "bundle"); os.makedirs(bundle)
+    make_bundle(bundle)
+    results = {}
+    # warm up page cache and binaries, then interleave runtimes per round to spread noise
+    for name, b in runtimes:
+        bench(name, b, bundle, os.path.join(work, "state-" + name), 3)
+    rounds = 4
+    acc = {name: {"run": [], "cycle": [], "rss_kib": 0} for name, _ in runtimes}
+    for r in range(rounds):
+        for name, b in runtimes:
+            res = bench(f"{name}-{r}", b, bundle, os.path.join(work, "state-" + name), max(1, args.iterations // rounds))
+            acc[name]["run"].append(res["run"]); acc[name]["cycle"].append(res["cycle"])
+            acc[name]["rss_kib"] = max(acc[name]["rss_kib"], res["rss_kib"])
+    for name, a in acc.items():
+        results[name] = {"run": statistics.median(a["run"]), "cycle": statistics.median(a["cycle"]), "rss_kib": a["rss_kib"]}
+    base = results["crun"]
+    lines = [f"| runtime | `run` /bin/true median | ratio to crun | create+start+delete median | ratio to crun | peak RSS | ratio to crun |",
+             "|---|---|---|---|---|---|---|"]
+    for name, _ in runtimes:
+        r = results[name]
+        lines.append(f"| {name} | {r['run']*1000:.1f} ms | {r['run']/base['run']:.2f} | {r['cycle']*1000:.1f} ms | "
+                     f"{r['cycle']/base['cycle']:.2f} | {r['rss_kib']/1024:.1f} MiB | {r['rss_kib']/base['rss_kib']:.2f} |")
+    table = "\n".join(lines)
+    print(f"iterations per runtime: {args.iterations} (interleaved in {rounds} rounds), host: {os.uname().release}, {os.cpu_count()} cpus")
+    print(table)
+    print(json.dumps(results))
+    if args.markdown:
+        with open(args.markdown, "a") as f:
+            f.write(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.iterations} iterations each:\n\n{table}\n")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

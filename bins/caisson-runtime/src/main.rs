@@ -1,0 +1,280 @@
+//! `caisson-runtime`: the OCI runtime binary. Thin: flags (crates/oci-cli) → the
+//! container library (crates/container). Synchronous, no async runtime, no HTTP.
+//!
+//! Exit codes follow runc: 0 on success, 1 on any error (message on stderr and, with
+//! `--log`, in the log file — as JSON lines `{"level","msg","time"}` with
+//! `--log-format json`, which containerd parses); `run` and foreground `exec` exit
+//! with the container process's status (128+N when killed by signal N).
+#![forbid(unsafe_code)]
+
+mod log;
+mod spec;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use caisson_container as container;
+use caisson_oci_cli::{Command, CreateArgs, ExecArgs, GlobalOpts};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let opts = GlobalOpts::parse();
+    // CVE-2019-5736: commands that enter a container run from a sealed memfd copy
+    // of this binary, so no container process can ever reach the host binary.
+    if matches!(
+        opts.command,
+        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+    ) {
+        if let Err(e) = caisson_sys::ensure_cloned_binary() {
+            eprintln!("caisson-runtime: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let logger = log::init(opts.log.as_deref(), opts.log_format == "json", opts.debug);
+    match dispatch(&opts) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            // The error chain, without repeating a cause its parent already quotes.
+            let mut msg = String::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !msg.contains(&text) {
+                    if !msg.is_empty() {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&text);
+                }
+            }
+            logger.error(&msg);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn rootless(opts: &GlobalOpts) -> bool {
+    match opts.rootless.as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => !nix::unistd::geteuid().is_root(),
+    }
+}
+
+fn create_options(opts: &GlobalOpts, a: &CreateArgs) -> Result<container::CreateOptions> {
+    if a.console_socket.is_some() {
+        // Terminals arrive with the client-integration work (issue 3); refuse clearly.
+        bail!("--console-socket: terminals are not supported yet by caisson-runtime");
+    }
+    Ok(container::CreateOptions {
+        root: opts.root.clone(),
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
+        systemd_cgroup: opts.systemd_cgroup,
+        rootless: rootless(opts),
+    })
+}
+
+fn dispatch(opts: &GlobalOpts) -> Result<i32> {
+    match &opts.command {
+        Command::Create(a) => {
+            let o = create_options(opts, a)?;
+            let c = container::create(&o)?;
+            tracing::debug!(pid = c.pid, "created");
+            Ok(0)
+        }
+        Command::Start { id } => {
+            container::start(&opts.root, id)?;
+            Ok(0)
+        }
+        Command::Run { create, detach, .. } => {
+            let o = create_options(opts, create)?;
+            Ok(container::run(&o, *detach)?)
+        }
+        Command::State { id } => {
+            println!("{}", container::state_json(&opts.root, id)?);
+            Ok(0)
+        }
+        Command::Kill { id, signal, all } => {
+            let sig = container::parse_signal(signal)?;
+            container::kill(&opts.root, id, sig, *all)?;
+            Ok(0)
+        }
+        Command::Delete { id, force } => {
+            container::delete(&opts.root, id, *force)?;
+            Ok(0)
+        }
+        Command::Exec(a) => exec(opts, a),
+        Command::Ps { id, format, ps_args } => ps(opts, id, format, ps_args),
+        Command::List { format, quiet } => {
+            let list = container::list(&opts.root)?;
+            let mut out = std::io::stdout().lock();
+            if *quiet {
+                for c in &list {
+                    writeln!(out, "{}", c.id)?;
+                }
+            } else if format == "json" {
+                writeln!(out, "{}", serde_json::to_string(&list)?)?;
+            } else {
+                writeln!(out, "{:<12} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+                for c in &list {
+                    writeln!(
+                        out,
+                        "{:<12} {:<10} {:<10} {:<40} {:<32} {}",
+                        c.id,
+                        c.pid,
+                        c.status,
+                        c.bundle.display(),
+                        c.created,
+                        c.owner
+                    )?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Spec { bundle, rootless } => {
+            spec::write_default(bundle, *rootless)?;
+            Ok(0)
+        }
+        Command::Features => {
+            println!("{}", serde_json::to_string_pretty(&spec::features())?);
+            Ok(0)
+        }
+        Command::Version => {
+            println!("caisson-runtime version {}", env!("CARGO_PKG_VERSION"));
+            println!("spec: {}", container::state::OCI_VERSION);
+            Ok(0)
+        }
+    }
+}
+
+fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
+    if a.tty || a.console_socket.is_some() {
+        bail!("--tty/--console-socket: terminals are not supported yet by caisson-runtime");
+    }
+    let process: oci_spec::runtime::Process = if let Some(p) = &a.process {
+        let raw = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
+        let de = &mut serde_json::Deserializer::from_slice(&raw);
+        serde_path_to_error_like(de, p)?
+    } else {
+        if a.command.is_empty() {
+            bail!("exec: a command is required (or --process FILE)");
+        }
+        let dir = container::state::ContainerDir::open(&opts.root, &a.id)?;
+        let spec = dir.load_config()?;
+        drop(dir);
+        let mut p = spec.process().clone().unwrap_or_default();
+        p.set_args(Some(a.command.clone()));
+        p.set_terminal(Some(false));
+        let mut env = p.env().clone().unwrap_or_default();
+        env.extend(a.env.iter().cloned());
+        p.set_env(Some(env));
+        if let Some(cwd) = &a.cwd {
+            p.set_cwd(cwd.clone());
+        }
+        if let Some(u) = &a.user {
+            let (uid, gid) = match u.split_once(':') {
+                Some((u, g)) => (u.parse()?, Some(g.parse()?)),
+                None => (u.parse().context("--user must be UID[:GID]")?, None),
+            };
+            let user = p.user_mut();
+            user.set_uid(uid);
+            if let Some(g) = gid {
+                user.set_gid(g);
+            }
+        }
+        if !a.additional_gids.is_empty() {
+            p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+        }
+        if a.no_new_privs {
+            p.set_no_new_privileges(Some(true));
+        }
+        if let Some(ap) = &a.apparmor {
+            p.set_apparmor_profile(Some(ap.clone()));
+        }
+        if let Some(l) = &a.process_label {
+            p.set_selinux_label(Some(l.clone()));
+        }
+        if !a.cap.is_empty() {
+            let mut caps = p.capabilities().clone().unwrap_or_default();
+            let add: oci_spec::runtime::Capabilities = serde_json::from_value(serde_json::Value::from(a.cap.clone()))
+                .context("--cap: unknown capability name")?;
+            for set in [
+                caps.bounding().clone(),
+                caps.effective().clone(),
+                caps.permitted().clone(),
+                caps.inheritable().clone(),
+                caps.ambient().clone(),
+            ]
+            .iter()
+            .enumerate()
+            {
+                let mut s = set.1.clone().unwrap_or_default();
+                s.extend(add.iter().copied());
+                match set.0 {
+                    0 => caps.set_bounding(Some(s)),
+                    1 => caps.set_effective(Some(s)),
+                    2 => caps.set_permitted(Some(s)),
+                    3 => caps.set_inheritable(Some(s)),
+                    _ => caps.set_ambient(Some(s)),
+                };
+            }
+            p.set_capabilities(Some(caps));
+        }
+        p
+    };
+    let o = container::ExecOptions {
+        root: opts.root.clone(),
+        id: a.id.clone(),
+        pid_file: a.pid_file.clone(),
+        detach: a.detach,
+        preserve_fds: a.preserve_fds,
+    };
+    Ok(container::exec(&o, &process)?)
+}
+
+fn serde_path_to_error_like(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+    path: &std::path::Path,
+) -> Result<oci_spec::runtime::Process> {
+    use serde::Deserialize;
+    oci_spec::runtime::Process::deserialize(de).with_context(|| format!("parse {}", path.display()))
+}
+
+fn ps(opts: &GlobalOpts, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
+    let pids = container::pids(&opts.root, id)?;
+    if format == "json" {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(0);
+    }
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps(1)")?;
+    if !out.status.success() {
+        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps output has no PID column")?;
+    println!("{header}");
+    for l in lines {
+        if let Some(p) = l.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()) {
+            if pids.contains(&p) {
+                println!("{l}");
+            }
+        }
+    }
+    Ok(0)
+}

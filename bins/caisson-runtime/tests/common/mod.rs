@@ -1,0 +1,177 @@
+//! Shared helpers for caisson-runtime's integration tests: real bundles with a
+//! busybox rootfs, the real binary, a private state root per test, and leak checks.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+/// The runtime binary under test.
+pub fn runtime_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_caisson-runtime")
+}
+
+/// A test environment: a state root and a bundle dir with a busybox rootfs.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub root: PathBuf,
+    pub bundle: PathBuf,
+}
+
+/// Make a busybox rootfs (static busybox from the host, as Debian's busybox-static).
+pub fn busybox_rootfs(rootfs: &Path) {
+    let bb = Path::new("/bin/busybox");
+    assert!(
+        bb.exists(),
+        "/bin/busybox is missing: install Debian's busybox-static (the test command does)"
+    );
+    for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
+    for applet in [
+        "sh", "true", "false", "sleep", "cat", "echo", "ls", "id", "ps", "hostname", "readlink",
+        "grep", "test", "stat", "mount", "touch", "mkdir", "wc", "head", "env", "pwd",
+    ] {
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+}
+
+/// A hardened default config running `args` (new pid/mount/ipc/uts/net namespaces,
+/// the default capability set, no_new_privs, masked paths).
+pub fn config(id: &str, args: &[&str]) -> Value {
+    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    json!({
+        "ociVersion": "1.2.0",
+        "process": {
+            "terminal": false,
+            "user": {"uid": 0, "gid": 0},
+            "args": args,
+            "env": ["PATH=/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs"},
+        "hostname": "caisson-test",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}
+        ],
+        "linux": {
+            "cgroupsPath": format!("/caisson-test/{id}"),
+            "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
+        }
+    })
+}
+
+impl Env {
+    /// A fresh environment whose bundle holds `cfg`.
+    pub fn new(cfg: &Value) -> Env {
+        let tmp = tempfile::Builder::new().prefix("caisson-it-").tempdir().unwrap();
+        let root = tmp.path().join("state");
+        let bundle = tmp.path().join("bundle");
+        busybox_rootfs(&bundle.join("rootfs"));
+        std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+        Env { tmp, root, bundle }
+    }
+
+    /// Replace config.json with raw bytes.
+    pub fn write_config_raw(&self, raw: &[u8]) {
+        std::fs::write(self.bundle.join("config.json"), raw).unwrap();
+    }
+
+    /// Run the runtime with `--root <ours>` and `args`.
+    pub fn rt(&self, args: &[&str]) -> Output {
+        Command::new(runtime_bin())
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.bundle)
+            .output()
+            .expect("spawn caisson-runtime")
+    }
+
+    /// `state ID` parsed; `None` if the command failed.
+    pub fn state(&self, id: &str) -> Option<Value> {
+        let o = self.rt(&["state", id]);
+        o.status.success().then(|| serde_json::from_slice(&o.stdout).unwrap())
+    }
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Host resources a container could leak, counted before and after.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Leaks {
+    pub mounts: Vec<String>,
+    pub cgroups: Vec<String>,
+    pub procs: Vec<String>,
+}
+
+/// Mounts under `under`, cgroup dirs named `id` in any hierarchy, processes whose
+/// cmdline mentions `marker`.
+pub fn leaks(under: &Path, id: &str, marker: &str) -> Leaks {
+    let under = under.to_string_lossy().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&under))
+        .collect();
+    let mut cgroups = Vec::new();
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let p = h.path().join("caisson-test").join(id);
+        if p.exists() {
+            cgroups.push(p.display().to_string());
+        }
+    }
+    let mut procs = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(marker) {
+                procs.push(format!("{pid}: {c}"));
+            }
+        }
+    }
+    Leaks { mounts, cgroups, procs }
+}
+
+/// Assert nothing of container `id` is left on the host.
+pub fn assert_no_leaks(env: &Env, id: &str, marker: &str) {
+    let state_dir = env.root.join(id);
+    assert!(!state_dir.exists(), "state dir {} left behind", state_dir.display());
+    let l = leaks(env.tmp.path(), id, marker);
+    assert!(l.mounts.is_empty(), "mounts left: {:?}", l.mounts);
+    assert!(l.cgroups.is_empty(), "cgroups left: {:?}", l.cgroups);
+    assert!(l.procs.is_empty(), "processes left: {:?}", l.procs);
+}
+
+/// Wait until `f` is true (polling every 10 ms, up to `secs`).
+pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    f()
+}

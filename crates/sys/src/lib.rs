@@ -1,0 +1,437 @@
+//! Safe wrappers over the Linux syscalls the container core needs and that `nix`
+//! does not cover (or covers in a way we cannot use on the hot path).
+//!
+//! This crate and `caisson-container`'s `process` module are the only places with
+//! `unsafe`; every block says which invariants make it sound.
+#![warn(missing_docs)]
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Errors from the raw syscall wrappers.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    /// A syscall failed.
+    #[error("{call}: {source}")]
+    Syscall {
+        /// Name of the syscall (and its main argument) that failed.
+        call: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn last_err(call: &'static str) -> SysError {
+    SysError::Syscall {
+        call,
+        source: io::Error::last_os_error(),
+    }
+}
+
+/// Result of [`clone_process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneResult {
+    /// We are the parent; the child has this pid.
+    Parent(i32),
+    /// We are the new child.
+    Child,
+}
+
+/// `clone(2)` with fork semantics (no new stack, copy-on-write memory) plus the given
+/// `CLONE_NEW*` flags; the child gets `SIGCHLD` as exit signal.
+///
+/// # Safety
+/// The caller must be single-threaded (as after `fork`, only async-signal-safe
+/// operations are otherwise allowed in the child). The caisson runtime never spawns
+/// threads, which is what makes this usable there.
+pub unsafe fn clone_process(flags: libc::c_int) -> Result<CloneResult, SysError> {
+    // SAFETY: clone with a NULL stack behaves like fork(2): the child continues on a
+    // copy-on-write copy of the parent's stack. No CLONE_VM/CLONE_SETTLS/…TID flags
+    // are passed, so no pointer arguments are read. The caller guarantees
+    // single-threadedness (see the function's safety contract).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            libc::c_long::from(flags | libc::SIGCHLD),
+            0 as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        )
+    };
+    match ret {
+        -1 => Err(last_err("clone")),
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent(
+            i32::try_from(pid).expect("kernel pids fit in i32"),
+        )),
+    }
+}
+
+/// `pidfd_open(2)`: a stable handle on a process that survives pid reuse.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, SysError> {
+    // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if ret < 0 {
+        return Err(last_err("pidfd_open"));
+    }
+    let fd = RawFd::try_from(ret).expect("fds fit in i32");
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_send_signal(2)`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), SysError> {
+    // SAFETY: integer arguments only; info is NULL, which the kernel accepts.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("pidfd_send_signal"));
+    }
+    Ok(())
+}
+
+/// Mark every fd `>= first` close-on-exec (`close_range(2)` with
+/// `CLOSE_RANGE_CLOEXEC`), so nothing of the runtime leaks into the container
+/// process (CVE-2024-21626).
+pub fn cloexec_from(first: u32) -> Result<(), SysError> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: integer arguments only.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("close_range"));
+    }
+    Ok(())
+}
+
+/// `setdomainname(2)`.
+pub fn setdomainname(name: &str) -> Result<(), SysError> {
+    // SAFETY: the pointer/length pair describes `name`'s bytes, valid for the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret < 0 {
+        return Err(last_err("setdomainname"));
+    }
+    Ok(())
+}
+
+/// `personality(2)`.
+pub fn personality(persona: libc::c_ulong) -> Result<(), SysError> {
+    // SAFETY: integer argument only.
+    let ret = unsafe { libc::personality(persona) };
+    if ret < 0 {
+        return Err(last_err("personality"));
+    }
+    Ok(())
+}
+
+/// `mount_setattr(2)` flags to set/clear recursively (`AT_RECURSIVE`) on the mount
+/// at `path` (relative to `dirfd`, or the fd itself with an empty path).
+pub fn mount_setattr_recursive(
+    dirfd: BorrowedFd<'_>,
+    set: u64,
+    clear: u64,
+    propagation: u64,
+) -> Result<(), SysError> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation,
+        userns_fd: 0,
+    };
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    // SAFETY: the path is a valid NUL-terminated empty string, `attr` lives for the
+    // whole call and its size is passed alongside; AT_EMPTY_PATH makes the kernel
+    // use `dirfd` itself.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd.as_raw_fd(),
+            c"".as_ptr(),
+            AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
+            std::ptr::from_ref(&attr),
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("mount_setattr"));
+    }
+    Ok(())
+}
+
+/// Whether `/proc/self/exe` is already a sealed memfd copy (see [`ensure_cloned_binary`]).
+fn exe_is_sealed_memfd() -> bool {
+    let Ok(f) = std::fs::File::open("/proc/self/exe") else {
+        return false;
+    };
+    // F_GET_SEALS fails (EINVAL) on anything that is not a memfd.
+    matches!(
+        nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GET_SEALS),
+        Ok(seals) if seals & libc::F_SEAL_WRITE != 0
+    )
+}
+
+/// CVE-2019-5736 defence: make sure the running binary is a sealed, read-only memfd
+/// copy of itself, so a container process can never open the host's runtime binary
+/// through `/proc/<pid>/exe` and overwrite it. If it is not yet, copy it into a memfd,
+/// seal it against every write, and re-exec from that memfd with the same argv/env.
+///
+/// Returns only when the binary is already the sealed copy (or on error).
+pub fn ensure_cloned_binary() -> Result<(), SysError> {
+    use nix::fcntl::{FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    if exe_is_sealed_memfd() {
+        return Ok(());
+    }
+    let mut exe = std::fs::File::open("/proc/self/exe").map_err(|source| SysError::Syscall {
+        call: "open /proc/self/exe",
+        source,
+    })?;
+    let memfd = memfd_create(
+        c"caisson-runtime",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .map_err(|e| SysError::Syscall {
+        call: "memfd_create",
+        source: e.into(),
+    })?;
+    let mut mem = std::fs::File::from(memfd);
+    std::io::copy(&mut exe, &mut mem).map_err(|source| SysError::Syscall {
+        call: "copy /proc/self/exe into memfd",
+        source,
+    })?;
+    let seals =
+        SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    nix::fcntl::fcntl(&mem, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| SysError::Syscall {
+        call: "fcntl F_ADD_SEALS",
+        source: e.into(),
+    })?;
+    let args: Vec<std::ffi::CString> = std::env::args_os()
+        .map(|a| std::ffi::CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)))
+        .collect::<Result<_, _>>()
+        .map_err(|_| SysError::Syscall {
+            call: "argv",
+            source: io::Error::from(io::ErrorKind::InvalidInput),
+        })?;
+    let env: Vec<std::ffi::CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = std::os::unix::ffi::OsStringExt::into_vec(k);
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_encoded_bytes());
+            std::ffi::CString::new(kv)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|_| SysError::Syscall {
+            call: "environ",
+            source: io::Error::from(io::ErrorKind::InvalidInput),
+        })?;
+    let err = nix::unistd::fexecve(&mem, &args, &env).unwrap_err();
+    Err(SysError::Syscall {
+        call: "fexecve sealed runtime copy",
+        source: err.into(),
+    })
+}
+
+/// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal on `fd` our controlling terminal.
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if ret < 0 {
+        return Err(last_err("ioctl TIOCSCTTY"));
+    }
+    Ok(())
+}
+
+/// `execvpe`-like exec with an explicit environment; never returns on success.
+pub fn execve(path: &CStr, args: &[std::ffi::CString], env: &[std::ffi::CString]) -> SysError {
+    let err = nix::unistd::execve(path, args, env).unwrap_err();
+    SysError::Syscall {
+        call: "execve",
+        source: err.into(),
+    }
+}
+
+/// Capability sets as 64-bit masks (bit N = capability N).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSets {
+    /// Effective set.
+    pub effective: u64,
+    /// Permitted set.
+    pub permitted: u64,
+    /// Inheritable set.
+    pub inheritable: u64,
+}
+
+/// `capset(2)` for the calling thread, all three sets in one call.
+pub fn capset(sets: CapSets) -> Result<(), SysError> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let lo = |v: u64| u32::try_from(v & 0xffff_ffff).expect("masked to 32 bits");
+    let hi = |v: u64| u32::try_from(v >> 32).expect("shifted to 32 bits");
+    let mut hdr = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        Data {
+            effective: lo(sets.effective),
+            permitted: lo(sets.permitted),
+            inheritable: lo(sets.inheritable),
+        },
+        Data {
+            effective: hi(sets.effective),
+            permitted: hi(sets.permitted),
+            inheritable: hi(sets.inheritable),
+        },
+    ];
+    // SAFETY: `hdr` and `data` are properly laid out (#[repr(C)], version 3 takes two
+    // Data elements) and live for the whole call; the kernel only reads `data`.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            std::ptr::from_mut(&mut hdr),
+            data.as_ptr(),
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("capset"));
+    }
+    Ok(())
+}
+
+/// Drop capability `cap` from the bounding set (`PR_CAPBSET_DROP`).
+pub fn capbset_drop(cap: u32) -> Result<(), SysError> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+    if ret < 0 {
+        return Err(last_err("prctl PR_CAPBSET_DROP"));
+    }
+    Ok(())
+}
+
+/// Raise capability `cap` in the ambient set.
+pub fn cap_ambient_raise(cap: u32) -> Result<(), SysError> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            libc::c_ulong::from(cap),
+            0,
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("prctl PR_CAP_AMBIENT_RAISE"));
+    }
+    Ok(())
+}
+
+/// Clear the ambient set.
+pub fn cap_ambient_clear_all() -> Result<(), SysError> {
+    // SAFETY: integer arguments only.
+    let ret = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("prctl PR_CAP_AMBIENT_CLEAR_ALL"));
+    }
+    Ok(())
+}
+
+/// `setrlimit(2)` by raw resource number (the OCI names map onto these).
+pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> Result<(), SysError> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `lim` is a valid rlimit struct that lives for the call; the resource
+    // number is passed through to the kernel, which validates it.
+    let ret = unsafe {
+        libc::setrlimit(
+            resource as libc::__rlimit_resource_t,
+            std::ptr::from_ref(&lim),
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("setrlimit"));
+    }
+    Ok(())
+}
+
+/// `_exit(2)`: leave now, without running atexit handlers or flushing stdio buffers
+/// that a forked child shares (copied) with its parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and takes an integer; skipping destructors is the
+    // intent (the child must not flush the parent's copied buffers).
+    unsafe { libc::_exit(code) }
+}
+
+/// `umask(2)`.
+pub fn umask(mask: u32) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+}
+
+/// Close every open fd `>= 3` except those in `keep` (`close_range(2)` over the gaps).
+pub fn close_fds_except(keep: &[RawFd]) -> Result<(), SysError> {
+    let mut keep: Vec<u32> = keep.iter().filter_map(|&f| u32::try_from(f).ok()).filter(|&f| f >= 3).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if k > first {
+            let last = if k == u32::MAX { u32::MAX } else { k - 1 };
+            // SAFETY: integer arguments only; the fds closed are not owned by any
+            // live Rust object in the caller (documented contract: the caller is a
+            // freshly forked child that keeps only `keep`).
+            let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+            if ret < 0 {
+                return Err(last_err("close_range"));
+            }
+        }
+        if k == u32::MAX {
+            break;
+        }
+        first = k + 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite: unit + integration tests against the real kernel, lints, and
+# the OCI runtime-tools validation suite compared check-by-check with crun.
+# Usage (as root, from the repository): bash scripts/test.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+bash scripts/deps.sh || exit 1
+set -e
+echo "== build"
+cargo build --release --workspace --locked
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+echo "== unit and integration tests"
+cargo test --release --workspace --locked 2>&1 | tee /tmp/caisson-cargo-test.log
+set +e
+echo "== OCI runtime validation suite (caisson-runtime vs crun, same machine, same run)"
+bash scripts/oci-conformance.sh "$SHARED"
+rc=$?
+passed=$(grep -h '^test result:' /tmp/caisson-cargo-test.log | awk '{s+=$4} END{print s+0}')
+failed=$(grep -h '^test result:' /tmp/caisson-cargo-test.log | awk '{s+=$6} END{print s+0}')
+[ $rc -eq 0 ] || failed=$((failed + 1))
+echo "cargo tests: $passed passed, $(grep -h '^test result:' /tmp/caisson-cargo-test.log | awk '{s+=$6} END{print s+0}') failed; OCI conformance gate: $([ $rc -eq 0 ] && echo ok || echo FAILED)"
+echo "$((passed + (rc == 0 ? 1 : 0))) passed, $failed failed"
+[ "$failed" -eq 0 ]
