@@ -243,19 +243,19 @@ pub fn validate(spec: &Spec) -> Result<()> {
         ));
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-        && !has_new_ns(spec, LinuxNamespaceType::Uts)
+        && !has_ns(spec, LinuxNamespaceType::Uts)
     {
         return Err(ContainerError::config(
             "hostname",
-            "setting the hostname needs a new uts namespace",
+            "setting the hostname needs a uts namespace of the container's own",
         ));
     }
     if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
-        && !has_new_ns(spec, LinuxNamespaceType::Uts)
+        && !has_ns(spec, LinuxNamespaceType::Uts)
     {
         return Err(ContainerError::config(
             "domainname",
-            "setting the domainname needs a new uts namespace",
+            "setting the domainname needs a uts namespace of the container's own",
         ));
     }
     if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty())

@@ -341,15 +341,12 @@ impl RootfsSetup<'_> {
     /// Everything before pivot_root: propagation, rootfs bind, mounts, devices.
     pub fn prepare(&self) -> Result<()> {
         let linux = self.spec.linux().as_ref();
-        let prop = linux
-            .and_then(|l| l.rootfs_propagation().as_deref())
-            .and_then(propagation_flag)
-            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-        mount(None::<&str>, "/", None::<&str>, prop | MsFlags::MS_REC, None::<&str>)
+        // Nothing we mount may propagate to the host: start from a recursive slave
+        // copy. The configured rootfsPropagation is applied to the new root after
+        // pivot_root (see `finalize`): applied here, "unbindable" would forbid the
+        // rootfs bind itself and "shared" would make pivot_root fail.
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
             .map_err(|e| mount_err("set propagation of", Path::new("/"), e))?;
-        if prop.contains(MsFlags::MS_SHARED) {
-            make_parent_mount_private(self.rootfs)?;
-        }
         mount(
             Some(self.rootfs),
             self.rootfs,
@@ -733,29 +730,6 @@ pub fn finalize(spec: &Spec) -> Result<()> {
     {
         mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
             .map_err(|e| mount_err("set propagation of", Path::new("/"), e))?;
-    }
-    Ok(())
-}
-
-/// pivot_root refuses a rootfs whose parent mount is shared: make that mount private.
-fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| ContainerError::io("read", "/proc/self/mountinfo", e))?;
-    let mut best: Option<(&str, bool)> = None;
-    for line in mi.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        if f.len() < 7 {
-            continue;
-        }
-        let mp = f[4];
-        if rootfs.starts_with(mp) && best.is_none_or(|(b, _)| mp.len() >= b.len()) {
-            let shared = f[6..].iter().take_while(|x| **x != "-").any(|x| x.starts_with("shared:"));
-            best = Some((mp, shared));
-        }
-    }
-    if let Some((mp, true)) = best {
-        mount(None::<&str>, mp, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
-            .map_err(|e| mount_err("make private", Path::new(mp), e))?;
     }
     Ok(())
 }

@@ -224,6 +224,15 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
             caisson_sys::setdomainname(d)?;
         }
         let new_mnt = crate::config::has_new_ns(spec, LinuxNamespaceType::Mount);
+        // The exec fifo is reopened for writing through our fd directory; open that
+        // directory now, while the host /proc is visible, so it works whatever the
+        // container mounts (or does not mount) on /proc.
+        let fd_dir = nix::fcntl::open(
+            "/proc/self/fd",
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(nix_err("open /proc/self/fd"))?;
         caisson_sys::umask(0);
         let setup = crate::rootfs::RootfsSetup {
             spec,
@@ -239,7 +248,7 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
         }
         let mut st = (*hook_state).clone();
         st.pid = host_pid;
-        let state_json = serde_json::to_vec(&st.oci(crate::state::Status::Creating))
+        let state_json = serde_json::to_vec(&st.oci(crate::state::Status::Created))
             .expect("state serialises");
         if *runtime_hooks {
             ch.send(&Msg::HooksPlease)?;
@@ -272,13 +281,14 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
         prctl::set_pdeathsig(None).map_err(nix_err("prctl PR_SET_PDEATHSIG"))?;
         ch.send(&Msg::Ready)?;
         // Blocks until `start` opens the fifo for reading.
-        let fifo_path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-        let w = nix::fcntl::open(
-            fifo_path.as_str(),
+        let w = nix::fcntl::openat(
+            &fd_dir,
+            fifo.as_raw_fd().to_string().as_str(),
             nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(nix_err("open exec fifo"))?;
+        drop(fd_dir);
         nix::unistd::write(&w, b"0").map_err(nix_err("write exec fifo"))?;
         drop(w);
         if let Some(h) = spec.hooks() {
@@ -333,6 +343,18 @@ fn finish_process(a: &ChildArgs<'_>, ch: &Channel) -> Result<CString> {
         };
         caisson_sys::personality(v)?;
     }
+    // Nothing of the runtime may leak into the container (CVE-2024-21626): every fd
+    // above the preserved ones is close-on-exec; preserved ones are inheritable. This
+    // happens before any seccomp filter is loaded (it may deny close_range/fcntl).
+    let first = 3 + a.preserve_fds;
+    caisson_sys::cloexec_from(first)?;
+    for fd in 3..first {
+        let fd = i32::try_from(fd).expect("small");
+        // SAFETY: fcntl(F_SETFD) takes integers and only changes fd flags; an fd that
+        // is not open yields EBADF, which we ignore (the caller asked to preserve fds
+        // it may not all have).
+        let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
     let nnp = p.no_new_privileges().unwrap_or(false);
     if let (Some(f), false) = (a.seccomp, nnp) {
         load_seccomp(f, ch)?;
@@ -380,7 +402,9 @@ fn finish_process(a: &ChildArgs<'_>, ch: &Channel) -> Result<CString> {
     // CVE-2024-21626: a cwd reached through a leaked host fd is outside our root;
     // getcwd reports it as unreachable (ENOENT) — refuse to run there.
     match nix::unistd::getcwd() {
+        // EPERM & co: a seccomp filter already loaded may deny getcwd itself.
         Ok(d) if d.is_absolute() => {}
+        Err(e) if e != nix::errno::Errno::ENOENT => {}
         _ => {
             return Err(ContainerError::config(
                 "process.cwd",
@@ -394,17 +418,6 @@ fn finish_process(a: &ChildArgs<'_>, ch: &Channel) -> Result<CString> {
         if let Some(f) = a.seccomp {
             load_seccomp(f, ch)?;
         }
-    }
-    // Nothing of the runtime may leak into the container (CVE-2024-21626): every fd
-    // above the preserved ones is close-on-exec; preserved ones are inheritable.
-    let first = 3 + a.preserve_fds;
-    caisson_sys::cloexec_from(first)?;
-    for fd in 3..first {
-        let fd = i32::try_from(fd).expect("small");
-        // SAFETY-free: F_SETFD on a raw number; an fd that is not open yields EBADF,
-        // which we ignore (the caller asked to preserve fds it may not all have).
-        // SAFETY: fcntl(F_SETFD) takes an integer and modifies only fd flags.
-        let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
     Ok(exe)
 }
