@@ -107,7 +107,11 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(a) => exec(opts, a),
-        Command::Ps { id, format, ps_args } => ps(opts, id, format, ps_args),
+        Command::Ps {
+            id,
+            format,
+            ps_args,
+        } => ps(opts, id, format, ps_args),
         Command::List { format, quiet } => {
             let list = container::list(&opts.root)?;
             let mut out = std::io::stdout().lock();
@@ -118,7 +122,11 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             } else if format == "json" {
                 writeln!(out, "{}", serde_json::to_string(&list)?)?;
             } else {
-                writeln!(out, "{:<12} {:<10} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED")?;
+                writeln!(
+                    out,
+                    "{:<12} {:<10} {:<10} {:<40} {:<32} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                )?;
                 for c in &list {
                     writeln!(
                         out,
@@ -186,7 +194,8 @@ fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
             }
         }
         if !a.additional_gids.is_empty() {
-            p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+            p.user_mut()
+                .set_additional_gids(Some(a.additional_gids.clone()));
         }
         if a.no_new_privs {
             p.set_no_new_privileges(Some(true));
@@ -199,8 +208,9 @@ fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
         }
         if !a.cap.is_empty() {
             let mut caps = p.capabilities().clone().unwrap_or_default();
-            let add: oci_spec::runtime::Capabilities = serde_json::from_value(serde_json::Value::from(a.cap.clone()))
-                .context("--cap: unknown capability name")?;
+            let add: oci_spec::runtime::Capabilities =
+                serde_json::from_value(serde_json::Value::from(a.cap.clone()))
+                    .context("--cap: unknown capability name")?;
             for set in [
                 caps.bounding().clone(),
                 caps.effective().clone(),
@@ -259,7 +269,11 @@ fn ps(opts: &GlobalOpts, id: &str, format: &str, ps_args: &[String]) -> Result<i
         .output()
         .context("run ps(1)")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
@@ -270,7 +284,11 @@ fn ps(opts: &GlobalOpts, id: &str, format: &str, ps_args: &[String]) -> Result<i
         .context("ps output has no PID column")?;
     println!("{header}");
     for l in lines {
-        if let Some(p) = l.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(p) = l
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if pids.contains(&p) {
                 println!("{l}");
             }

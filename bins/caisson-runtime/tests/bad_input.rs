@@ -46,7 +46,10 @@ fn missing_rootfs() {
 fn mount_target_escaping_rootfs() {
     let id = "bad-mount";
     let mut cfg = config(id, &["true"]);
-    cfg["mounts"].as_array_mut().unwrap().push(json!({"destination": "/../../../tmp/escape", "type": "tmpfs", "source": "tmpfs"}));
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/../../../tmp/escape", "type": "tmpfs", "source": "tmpfs"}));
     expect_refused(&Env::new(&cfg), id, &["mounts[4].destination", "escapes"]);
 }
 
@@ -55,7 +58,11 @@ fn invalid_seccomp_action() {
     let id = "bad-seccomp";
     let mut cfg = config(id, &["true"]);
     cfg["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_EXPLODE"}]});
-    expect_refused(&Env::new(&cfg), id, &["linux.seccomp.syscalls[0].action", "SCMP_ACT_EXPLODE"]);
+    expect_refused(
+        &Env::new(&cfg),
+        id,
+        &["linux.seccomp.syscalls[0].action", "SCMP_ACT_EXPLODE"],
+    );
 }
 
 #[test]
@@ -81,7 +88,8 @@ fn killed_at_every_step_of_create_then_delete_force_leaves_nothing() {
         let id = format!("kill-{step}");
         let env = Env::new(&config(&id, &["sleep", "600"]));
         let mut child = std::process::Command::new(runtime_bin())
-            .arg("--root").arg(&env.root)
+            .arg("--root")
+            .arg(&env.root)
             .args(["create", "--bundle", env.bundle.to_str().unwrap(), &id])
             .env("CAISSON_RUNTIME_TEST_STOP_AT", step)
             .spawn()
@@ -89,14 +97,24 @@ fn killed_at_every_step_of_create_then_delete_force_leaves_nothing() {
         let pid = child.id();
         let stopped = wait_until(10, || {
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('T'))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('T')
+                })
                 .unwrap_or(false)
         });
         assert!(stopped, "runtime never reached step {step}");
         child.kill().unwrap();
         child.wait().unwrap();
         let o = env.rt(&["delete", "--force", &id]);
-        assert!(o.status.success(), "step {step}: delete --force failed: {}", stderr(&o));
+        assert!(
+            o.status.success(),
+            "step {step}: delete --force failed: {}",
+            stderr(&o)
+        );
         assert_no_leaks(&env, &id, &env.bundle.to_string_lossy());
     }
 }

@@ -21,18 +21,28 @@ fn cve_2019_5736_runtime_binary_is_unreachable() {
     // the classic payload: a "shell" whose interpreter is /proc/self/exe
     std::fs::write(env.bundle.join("rootfs/bin/evilsh"), "#!/proc/self/exe\n").unwrap();
     std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(env.bundle.join("rootfs/bin/evilsh")).unwrap().permissions(),
+        &mut std::fs::metadata(env.bundle.join("rootfs/bin/evilsh"))
+            .unwrap()
+            .permissions(),
         0o755,
     );
     let before = sha(runtime_bin());
     assert!(env.rt(&["create", &id]).status.success());
     let pid = env.state(&id).unwrap()["pid"].as_i64().unwrap();
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert!(exe.to_string_lossy().starts_with("/memfd:caisson-runtime"), "init exe is {exe:?}");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:caisson-runtime"),
+        "init exe is {exe:?}"
+    );
     // even host root cannot write to the sealed copy
-    let w = std::fs::OpenOptions::new().write(true).open(format!("/proc/{pid}/exe"));
+    let w = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"));
     if let Ok(mut f) = w {
-        assert!(std::io::Write::write_all(&mut f, b"x").is_err(), "sealed memfd was writable");
+        assert!(
+            std::io::Write::write_all(&mut f, b"x").is_err(),
+            "sealed memfd was writable"
+        );
     }
     // from inside: try to open the init's exe for reading and writing, repeatedly
     let o = env.rt(&["exec", &id, "sh", "-c",
@@ -56,7 +66,11 @@ fn cve_2024_21626_no_leaked_fds_and_no_cwd_outside_root() {
         cfg["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
         let env = Env::new(&cfg);
         let o = env.rt(&["run", &id]);
-        assert!(!stdout(&o).contains("RAN"), "cwd /proc/self/fd/{n} ran: {}", stdout(&o));
+        assert!(
+            !stdout(&o).contains("RAN"),
+            "cwd /proc/self/fd/{n} ran: {}",
+            stdout(&o)
+        );
         assert!(!o.status.success());
         assert_no_leaks(&env, &id, &env.bundle.to_string_lossy());
     }
@@ -65,14 +79,30 @@ fn cve_2024_21626_no_leaked_fds_and_no_cwd_outside_root() {
     let env = Env::new(&config(&id, &["sleep", "600"]));
     assert!(env.rt(&["run", "-d", &id]).status.success());
     for n in 3..=12 {
-        let o = env.rt(&["exec", "--cwd", &format!("/proc/self/fd/{n}"), &id, "sh", "-c", "echo RAN"]);
-        assert!(!stdout(&o).contains("RAN"), "exec cwd /proc/self/fd/{n} ran");
+        let o = env.rt(&[
+            "exec",
+            "--cwd",
+            &format!("/proc/self/fd/{n}"),
+            &id,
+            "sh",
+            "-c",
+            "echo RAN",
+        ]);
+        assert!(
+            !stdout(&o).contains("RAN"),
+            "exec cwd /proc/self/fd/{n} ran"
+        );
     }
     // the init itself holds no fd besides stdio
     let o = env.rt(&["exec", &id, "ls", "/proc/1/fd"]);
     let _ = o; // (init is non-dumpable: covered by the 9962 test)
     let o = env.rt(&["exec", &id, "sh", "-c", "ls /proc/self/fd | wc -l"]);
-    assert_eq!(stdout(&o).trim(), "4", "exec'd process has extra fds: {}", stdout(&o));
+    assert_eq!(
+        stdout(&o).trim(),
+        "4",
+        "exec'd process has extra fds: {}",
+        stdout(&o)
+    );
     assert!(env.rt(&["delete", "--force", &id]).status.success());
 }
 
@@ -85,7 +115,14 @@ fn cve_2021_30465_symlinked_mount_targets_stay_inside() {
     let target = host.path().join("target");
     std::fs::create_dir(&target).unwrap();
     let id = format!("cve30465-{}", std::process::id());
-    let mut cfg = config(&id, &["sh", "-c", "test -d /landed/a && test -d /landed/b && echo inside-ok"]);
+    let mut cfg = config(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "test -d /landed/a && test -d /landed/b && echo inside-ok",
+        ],
+    );
     cfg["mounts"].as_array_mut().unwrap().extend([
         json!({"destination": "/evil-abs/a", "type": "tmpfs", "source": "tmpfs"}),
         json!({"destination": "/evil-rel/b", "type": "tmpfs", "source": "tmpfs"}),
@@ -97,23 +134,42 @@ fn cve_2021_30465_symlinked_mount_targets_stay_inside() {
     symlink("/landed", rootfs.join("evil-abs")).unwrap();
     symlink("../../../../../../../../landed", rootfs.join("evil-rel")).unwrap();
     let o = env.rt(&["run", &id]);
-    assert!(stdout(&o).contains("inside-ok"), "{} {}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("inside-ok"),
+        "{} {}",
+        stdout(&o),
+        stderr(&o)
+    );
     // and a symlink to a host path that exists only on the host
     let id2 = format!("cve30465b-{}", std::process::id());
     let mut cfg = config(&id2, &["true"]);
-    cfg["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hostlink/x", "type": "tmpfs", "source": "tmpfs"}));
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/hostlink/x", "type": "tmpfs", "source": "tmpfs"}));
     let env2 = Env::new(&cfg);
     symlink(&target, env2.bundle.join("rootfs/hostlink")).unwrap();
     let o = env2.rt(&["run", &id2]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!target.join("x").exists(), "mount point created on the host");
-    assert!(env2.bundle.join("rootfs").join(target.strip_prefix("/").unwrap()).join("x").exists());
+    assert!(
+        !target.join("x").exists(),
+        "mount point created on the host"
+    );
+    assert!(env2
+        .bundle
+        .join("rootfs")
+        .join(target.strip_prefix("/").unwrap())
+        .join("x")
+        .exists());
 
     // the race: flip a path component between a dir and a symlink to the host while
     // containers mount onto it
     let id3 = format!("cve30465r-{}", std::process::id());
     let mut cfg = config(&id3, &["true"]);
-    cfg["mounts"].as_array_mut().unwrap().push(json!({"destination": "/flip/m", "type": "tmpfs", "source": "tmpfs"}));
+    cfg["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/flip/m", "type": "tmpfs", "source": "tmpfs"}));
     let env3 = Env::new(&cfg);
     let flip = env3.bundle.join("rootfs/flip");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -134,8 +190,14 @@ fn cve_2021_30465_symlinked_mount_targets_stay_inside() {
         let _ = env3.rt(&["run", &id3]);
         let _ = env3.rt(&["delete", "--force", &id3]);
         let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        assert!(!mi.contains(&target.display().to_string()), "host path got a mount");
-        assert!(!target.join("m").exists(), "mount point created on the host");
+        assert!(
+            !mi.contains(&target.display().to_string()),
+            "host path got a mount"
+        );
+        assert!(
+            !target.join("m").exists(),
+            "mount point created on the host"
+        );
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flipper.join().unwrap();
@@ -149,10 +211,15 @@ fn cve_2016_9962_init_is_not_accessible_before_exec() {
     let env = Env::new(&config(&id, &["sleep", "600"]));
     assert!(env.rt(&["create", &id]).status.success());
     let o = env.rt(&["exec", &id, "sh", "-c",
-        "ls /proc/1/fd >/dev/null 2>&1 && echo FDS-VISIBLE; cat /proc/1/environ >/dev/null 2>&1 && echo ENV-VISIBLE; ls -l /proc/1/cwd >/dev/null 2>&1 && echo CWD-VISIBLE; echo done"]);
+        "for f in /proc/1/fd/*; do readlink $f >/dev/null 2>&1 && echo FD-VISIBLE $f; ls $f/ >/dev/null 2>&1 && echo FD-OPENED $f; done; \
+         cat /proc/1/environ >/dev/null 2>&1 && echo ENV-VISIBLE; ls /proc/1/cwd/ >/dev/null 2>&1 && echo CWD-VISIBLE; \
+         ls /proc/1/root/ >/dev/null 2>&1 && echo ROOT-VISIBLE; echo done"]);
     let out = stdout(&o);
     assert!(out.contains("done"), "{out} {}", stderr(&o));
-    assert!(!out.contains("VISIBLE"), "init internals reachable from the container: {out}");
+    assert!(
+        !out.contains("VISIBLE"),
+        "init internals reachable from the container: {out}"
+    );
     assert!(env.rt(&["delete", "--force", &id]).status.success());
     assert_no_leaks(&env, &id, &env.bundle.to_string_lossy());
 }

@@ -7,7 +7,12 @@ use clap::{Parser, Subcommand};
 
 /// Caisson: a secure container engine (build, ship, run).
 #[derive(Debug, Parser)]
-#[command(name = "caisson", version, about, long_about = "Caisson: one coherent tool that protects a container over its whole life.\n\nThe OCI runtime is `caisson-runtime` (runc-compatible). Image, scan, policy and guard\ncommands are being added to this binary.")]
+#[command(
+    name = "caisson",
+    version,
+    about,
+    long_about = "Caisson: one coherent tool that protects a container over its whole life.\n\nThe OCI runtime is `caisson-runtime` (runc-compatible). Image, scan, policy and guard\ncommands are being added to this binary."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,7 +35,10 @@ fn main() -> anyhow::Result<()> {
             let v = env!("CARGO_PKG_VERSION");
             let spec = caisson_container::state::OCI_VERSION;
             if json {
-                println!("{}", serde_json::json!({"version": v, "ociRuntimeSpec": spec}));
+                println!(
+                    "{}",
+                    serde_json::json!({"version": v, "ociRuntimeSpec": spec})
+                );
             } else {
                 println!("caisson version {v}\nOCI runtime spec: {spec}");
             }

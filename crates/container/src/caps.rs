@@ -114,7 +114,8 @@ mod tests {
     #[test]
     fn masks_follow_kernel_numbering() {
         let set: Capabilities =
-            serde_json::from_str(r#"["CAP_CHOWN","CAP_NET_BIND_SERVICE","CAP_SYS_ADMIN"]"#).unwrap();
+            serde_json::from_str(r#"["CAP_CHOWN","CAP_NET_BIND_SERVICE","CAP_SYS_ADMIN"]"#)
+                .unwrap();
         assert_eq!(mask(Some(&set)), 1 | 1 << 10 | 1 << 21);
         assert_eq!(mask(None), 0);
     }

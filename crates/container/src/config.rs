@@ -26,9 +26,20 @@ pub struct Bundle {
 }
 
 /// Parse config.json bytes; errors carry the JSON path of the offending field.
+///
+/// Capability names the kernel interface does not know (e.g. a name newer than this
+/// runtime) are dropped with a warning, as runc and crun do: clients pass the same
+/// capability lists to every runtime, and dropping a capability only ever takes
+/// privilege away.
 pub fn parse_spec(path: &Path, raw: &[u8]) -> Result<Spec> {
-    let de = &mut serde_json::Deserializer::from_slice(raw);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let syntax = |e: serde_json::Error| ContainerError::ParseConfig {
+        path: path.to_path_buf(),
+        field: "(document)".into(),
+        message: e.to_string(),
+    };
+    let mut value: serde_json::Value = serde_json::from_slice(raw).map_err(syntax)?;
+    drop_unknown_capabilities(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         ContainerError::ParseConfig {
             path: path.to_path_buf(),
@@ -42,20 +53,39 @@ pub fn parse_spec(path: &Path, raw: &[u8]) -> Result<Spec> {
     })
 }
 
+fn drop_unknown_capabilities(v: &mut serde_json::Value) {
+    let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, list) in caps.iter_mut() {
+        if let Some(list) = list.as_array_mut() {
+            list.retain(|c| {
+                let known = c.as_str().is_some_and(|n| crate::caps::NAMES.contains(&n));
+                if !known {
+                    tracing::warn!("process.capabilities.{set}: ignoring unknown capability {c}");
+                }
+                known
+            });
+        }
+    }
+}
+
 /// Read and parse `<bundle>/config.json`, then validate it.
 pub fn load_bundle(bundle: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(bundle)
-        .map_err(|e| ContainerError::io("resolve bundle", bundle, e))?;
+    let dir =
+        std::path::absolute(bundle).map_err(|e| ContainerError::io("resolve bundle", bundle, e))?;
     let path = dir.join("config.json");
     let raw = std::fs::read(&path).map_err(|source| ContainerError::ReadConfig {
         path: path.clone(),
         source,
     })?;
     let spec = parse_spec(&path, &raw)?;
-    let root = spec
-        .root()
-        .as_ref()
-        .ok_or_else(|| ContainerError::config("root", "missing (the container needs a root filesystem)"))?;
+    let root = spec.root().as_ref().ok_or_else(|| {
+        ContainerError::config("root", "missing (the container needs a root filesystem)")
+    })?;
     let rootfs = if root.path().is_absolute() {
         root.path().clone()
     } else {
@@ -211,7 +241,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
         return Ok(());
     };
     let mut seen = HashSet::new();
-    for (i, ns) in linux.namespaces().as_deref().unwrap_or(&[]).iter().enumerate() {
+    for (i, ns) in linux
+        .namespaces()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
         if !seen.insert(ns.typ()) {
             return Err(ContainerError::config(
                 format!("linux.namespaces[{i}].type"),
@@ -398,8 +434,38 @@ mod tests {
     }
 
     #[test]
+    fn unknown_capabilities_are_dropped_known_kept() {
+        let spec = spec_from(
+            r#"{"ociVersion":"1.2.0","process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"],
+               "capabilities":{"bounding":["CAP_KILL","CAP_TEST"],"effective":["CAP_FUTURE_THING"]}}}"#,
+        )
+        .unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .as_ref()
+            .unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(caps.effective().as_ref().unwrap().is_empty());
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let err = spec_from(
+            r#"{"ociVersion":"1.2.0","process":{"cwd":"/","user":{"uid":"zero","gid":0}}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("process.user.uid"), "{err}");
+    }
+
+    #[test]
     fn bad_json_is_reported_with_position() {
-        let err = spec_from(r#"{"ociVersion": "1.2.0", "#).unwrap_err().to_string();
+        let err = spec_from(r#"{"ociVersion": "1.2.0", "#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("config.json"), "{err}");
         assert!(err.contains("EOF"), "{err}");
     }

@@ -37,7 +37,9 @@ pub fn run_hook(kind: &'static str, h: &Hook, state_json: &[u8]) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin gets EPIPE here; that is not an error.
@@ -48,7 +50,10 @@ pub fn run_hook(kind: &'static str, h: &Hook, state_json: &[u8]) -> Result<()> {
         Some(secs) => {
             let pid = i32::try_from(child.id()).expect("pid fits");
             let pidfd = caisson_sys::pidfd_open(pid)?;
-            let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(
+                pidfd.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
             let ms = u16::try_from(secs.saturating_mul(1000).min(i64::from(u16::MAX)))
                 .unwrap_or(u16::MAX);
             let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms))
@@ -86,7 +91,10 @@ mod tests {
             out.display()
         ));
         run_hook("prestart", &h, br#"{"id":"x"}"#).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "{\"id\":\"x\"}bar\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "{\"id\":\"x\"}bar\n"
+        );
     }
 
     #[test]

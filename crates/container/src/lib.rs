@@ -112,10 +112,9 @@ fn test_stop_at(step: &str) {
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     let bundle = config::load_bundle(&opts.bundle)?;
     let spec = &bundle.spec;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| ContainerError::config("process", "missing (create needs a process to run)"))?;
+    // A config without `process` may be created (the OCI spec allows it); `start`
+    // then fails and stops the container.
+    let process = spec.process().as_ref();
     let seccomp = spec
         .linux()
         .as_ref()
@@ -157,6 +156,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let fifo_path = dir.fifo();
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| ContainerError::nix(format!("mkfifo {}", fifo_path.display()), e))?;
+    // mkfifo is subject to the umask; the init opens the fifo as the container's
+    // user (possibly an unmapped uid in a user namespace): it must be writable by all.
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &fifo_path,
+        nix::sys::stat::Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| ContainerError::nix(format!("chmod {}", fifo_path.display()), e))?;
     let fifo = nix::fcntl::open(
         &fifo_path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -194,8 +202,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     dir.save(&state)?;
     test_stop_at("clone");
     cg.apply(pid)?;
-    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cg.set(r)?;
+    if let Some(r) = cgroup_resources(spec) {
+        cg.set(&r)?;
     }
     test_stop_at("cgroup");
     if config::has_new_ns(spec, LinuxNamespaceType::User) {
@@ -230,7 +238,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             }
             Some(Msg::Error(m)) => return Err(ContainerError::InitFailed(m)),
             Some(Msg::Go(_) | Msg::HooksDone) => {
-                return Err(ContainerError::InitFailed("unexpected message from init".into()))
+                return Err(ContainerError::InitFailed(
+                    "unexpected message from init".into(),
+                ))
             }
             None => {
                 return Err(ContainerError::InitFailed(
@@ -247,6 +257,49 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     guard.armed = false;
     drop(guard);
     Ok(Created { pid, dir, state })
+}
+
+/// The resources to write: the spec's, with the device rules completed as runc does —
+/// after the spec's own rules, allow mknod of any node, the default devices, pts,
+/// ptmx and tun, and every device listed in `linux.devices` (which the container
+/// gets as nodes, so it must be able to use them).
+pub fn cgroup_resources(spec: &Spec) -> Option<oci_spec::runtime::LinuxResources> {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let linux = spec.linux().as_ref()?;
+    let mut r = linux.resources().clone()?;
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut d = LinuxDeviceCgroup::default();
+        d.set_allow(true);
+        d.set_typ(Some(typ));
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_access(Some(access.to_string()));
+        d
+    };
+    let mut devices = r.devices().clone().unwrap_or_default();
+    if devices.is_empty() {
+        // no device policy in the spec: leave the cgroup's (inherited) rules alone
+        r.set_devices(None);
+        return Some(r);
+    }
+    use LinuxDeviceType::{B, C};
+    devices.push(rule(C, None, None, "m"));
+    devices.push(rule(B, None, None, "m"));
+    for d in rootfs::default_devices() {
+        devices.push(rule(C, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    devices.push(rule(C, Some(136), None, "rwm")); // /dev/pts/*
+    devices.push(rule(C, Some(5), Some(2), "rwm")); // /dev/ptmx
+    devices.push(rule(C, Some(10), Some(200), "rwm")); // /dev/net/tun
+    for d in linux.devices().as_deref().unwrap_or(&[]) {
+        let t = match d.typ() {
+            LinuxDeviceType::B => B,
+            _ => C,
+        };
+        devices.push(rule(t, Some(d.major()), Some(d.minor()), "rwm"));
+    }
+    r.set_devices(Some(devices));
+    Some(r)
 }
 
 /// Compile a seccomp profile, reusing the BPF generated for an identical profile
@@ -283,7 +336,10 @@ fn process_state_json(state: &State, spec: &Spec) -> Vec<u8> {
 /// Systemd socket activation: when our own environment carries `LISTEN_FDS=N`, pass
 /// those fds (3..3+N) through to the container with `LISTEN_FDS`/`LISTEN_PID=1`.
 fn listen_fds(preserve: u32) -> (u32, Vec<String>) {
-    match std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()) {
+    match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
         Some(n) if n > 0 => (
             preserve + n,
             vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".to_string()],
@@ -296,14 +352,18 @@ fn listen_fds(preserve: u32) -> (u32, Vec<String>) {
 /// offsets can only be written before any process lives in it) and joining a pid
 /// namespace by path (setns on a pid ns only affects children).
 fn prepare_parent_namespaces(spec: &Spec) -> Result<()> {
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     for ns in linux.namespaces().as_deref().unwrap_or(&[]) {
         match (ns.typ(), ns.path()) {
             (LinuxNamespaceType::Pid, Some(p)) => process::join_ns(LinuxNamespaceType::Pid, p)?,
             (LinuxNamespaceType::Time, Some(p)) => process::join_ns(LinuxNamespaceType::Time, p)?,
             (LinuxNamespaceType::Time, None) => {
-                nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
-                    .map_err(|e| ContainerError::nix("unshare time namespace", e))?;
+                nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+                    libc::CLONE_NEWTIME,
+                ))
+                .map_err(|e| ContainerError::nix("unshare time namespace", e))?;
                 let mut offsets = String::new();
                 for (clock, off) in linux.time_offsets().as_ref().into_iter().flatten() {
                     offsets.push_str(&format!(
@@ -357,6 +417,15 @@ fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
             op: "start (it is not in the created state)",
         });
     }
+    let spec = dir.load_config()?;
+    if spec.process().is_none() {
+        // Nothing to run: the OCI spec wants an error; the container ends stopped.
+        let _ = signal_init(state, Signal::SIGKILL);
+        return Err(ContainerError::config(
+            "process",
+            "not set: the container cannot be started",
+        ));
+    }
     let fifo = dir.fifo();
     let f = nix::fcntl::open(
         &fifo,
@@ -365,8 +434,12 @@ fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
     )
     .map_err(|e| ContainerError::nix(format!("open {}", fifo.display()), e))?;
     let pidfd = caisson_sys::pidfd_open(state.pid)?;
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // The init writes one byte, then keeps the fifo open (close-on-exec) through the
+    // startContainer hooks until execve: EOF after the byte means the user process
+    // now runs, so a signal sent right after `start` reaches it, not the init.
+    let mut got_byte = false;
     loop {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = [
             PollFd::new(f.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -376,24 +449,32 @@ fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
             Err(e) => return Err(ContainerError::nix("poll exec fifo", e)),
             Ok(_) => {}
         }
-        let fifo_ready = fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN));
+        let fifo_ev = fds[0].revents().unwrap_or(PollFlags::empty());
         let died = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if fifo_ready {
+        if fifo_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
             let mut b = [0u8; 1];
             match nix::unistd::read(&f, &mut b) {
-                Ok(1) => break,
-                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
+                Ok(1) => got_byte = true,
+                Ok(_) if got_byte => break, // EOF: exec'd (or died after the byte)
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
+                    // POLLHUP before any writer opened: keep waiting
+                    if !got_byte && !died {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                }
                 Err(e) => return Err(ContainerError::nix("read exec fifo", e)),
             }
         }
         if died {
+            if got_byte {
+                break; // the user process ran and exited already
+            }
             return Err(ContainerError::InitFailed(
                 "the container init exited before start".into(),
             ));
         }
     }
     let _ = std::fs::remove_file(&fifo);
-    let spec = dir.load_config()?;
     if let Some(h) = spec.hooks() {
         let json = serde_json::to_vec(&state.oci(Status::Running)).expect("serialises");
         // A failing poststart hook is logged; the lifecycle continues (OCI 1.2).
@@ -411,17 +492,18 @@ extern "C" fn forward_signal(sig: libc::c_int) {
     let pid = FORWARD_PID.load(std::sync::atomic::Ordering::Relaxed);
     if pid > 0 {
         // kill(2) is async-signal-safe.
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            Signal::try_from(sig).ok(),
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::try_from(sig).ok());
     }
 }
 
 fn install_forwarding(pid: i32) {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
     FORWARD_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
-    let act = SigAction::new(SigHandler::Handler(forward_signal), SaFlags::SA_RESTART, SigSet::empty());
+    let act = SigAction::new(
+        SigHandler::Handler(forward_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
     for s in [
         Signal::SIGINT,
         Signal::SIGTERM,
@@ -488,10 +570,15 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
 /// Parse a signal as runc does: `9`, `KILL`, `SIGKILL`.
 pub fn parse_signal(s: &str) -> Result<Signal> {
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| ContainerError::Unsupported(format!("invalid signal {s:?}")));
+        return Signal::try_from(n)
+            .map_err(|_| ContainerError::Unsupported(format!("invalid signal {s:?}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     name.parse::<Signal>()
         .map_err(|_| ContainerError::Unsupported(format!("invalid signal {s:?}")))
 }
@@ -546,7 +633,10 @@ fn destroy(dir: &ContainerDir, state: &State, kill_all: bool) -> Result<()> {
     if state.pid > 0 {
         if let Ok(pidfd) = caisson_sys::pidfd_open(state.pid) {
             if state::pid_start_time(state.pid) == Some(state.pid_start_time) {
-                let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                let mut fds = [nix::poll::PollFd::new(
+                    pidfd.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
                 let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16));
             }
         }
@@ -555,7 +645,8 @@ fn destroy(dir: &ContainerDir, state: &State, kill_all: bool) -> Result<()> {
         match cg.pids() {
             Ok(p) if !p.is_empty() => {
                 for pid in p {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+                    let _ =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
@@ -592,10 +683,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let st = state::status(&dir, &state);
+    // The OCI spec: deleting a container that is not stopped (created included)
+    // MUST fail and have no effect, unless forced.
     match st {
         Status::Stopped => destroy(&dir, &state, true)?,
-        Status::Created => destroy(&dir, &state, true)?,
-        Status::Creating if force || !state::init_alive(&state) => destroy(&dir, &state, true)?,
+        Status::Creating if !state::init_alive(&state) => destroy(&dir, &state, true)?,
         _ if force => destroy(&dir, &state, true)?,
         _ => {
             return Err(ContainerError::BadStatus {
@@ -642,8 +734,12 @@ pub fn list(root: &Path) -> Result<Vec<ListEntry>> {
         Err(e) => return Err(ContainerError::io("read", root, e)),
     };
     for ent in rd.flatten() {
-        let Some(id) = ent.file_name().to_str().map(str::to_string) else { continue };
-        let Ok(dir) = ContainerDir::open(root, &id) else { continue };
+        let Some(id) = ent.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let Ok(dir) = ContainerDir::open(root, &id) else {
+            continue;
+        };
         let Ok(state) = dir.load() else { continue };
         let st = state::status(&dir, &state);
         out.push(ListEntry {
@@ -651,7 +747,11 @@ pub fn list(root: &Path) -> Result<Vec<ListEntry>> {
             status: st.as_str().into(),
             bundle: state.bundle.clone(),
             created: state.created.clone(),
-            owner: if state.owner.is_empty() { "root".into() } else { state.owner.clone() },
+            owner: if state.owner.is_empty() {
+                "root".into()
+            } else {
+                state.owner.clone()
+            },
             id,
         });
     }
@@ -705,7 +805,12 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
     let cg = cgroup_manager(&state)?;
     let mut join = Vec::new();
     let pid = state.pid;
-    for ns in spec.linux().as_ref().and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]) {
+    for ns in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or(&[])
+    {
         let name = match ns.typ() {
             LinuxNamespaceType::Mount => "mnt",
             LinuxNamespaceType::Uts => "uts",
@@ -729,8 +834,11 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
     let (preserve_fds, extra_env) = listen_fds(opts.preserve_fds);
     let args = process::ChildArgs {
         spec: &spec,
-        process,
-        role: process::Role::Exec { init_pid: pid, join },
+        process: Some(process),
+        role: process::Role::Exec {
+            init_pid: pid,
+            join,
+        },
         seccomp: seccomp.as_ref(),
         preserve_fds,
         extra_env,
@@ -748,7 +856,11 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
             Some(Msg::Ready) => break,
             Some(Msg::SeccompFd(_)) => {}
             Some(Msg::Error(m)) => return Err(fail(ContainerError::InitFailed(m))),
-            _ => return Err(fail(ContainerError::InitFailed("exec process died during setup".into()))),
+            _ => {
+                return Err(fail(ContainerError::InitFailed(
+                    "exec process died during setup".into(),
+                )))
+            }
         }
     }
     drop(dir);

@@ -106,7 +106,9 @@ pub fn parse_mount_options(opts: &[String]) -> std::result::Result<MountOptions,
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
             "tmpcopyup" => continue,
-            "idmap" | "ridmap" => return Err(format!("option {opt:?} (idmapped mounts) is not supported")),
+            "idmap" | "ridmap" => {
+                return Err(format!("option {opt:?} (idmapped mounts) is not supported"))
+            }
             other => {
                 if let Some(p) = propagation_flag(other) {
                     o.propagation.push(p);
@@ -164,8 +166,22 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Res
 
 /// Create every missing directory of `path` under `root` (resolving in root), and the
 /// last component as a directory or (if `file`) an empty regular file. Returns an
-/// O_PATH fd on the final path.
+/// O_PATH fd on the final path. A dangling symlink on the way is followed *inside*
+/// the root: its target is created there (as runc's securejoin does); chains are
+/// bounded like the kernel's (40 links).
 pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, file: bool) -> nix::Result<OwnedFd> {
+    mkdir_all_depth(root, path, file, 0)
+}
+
+fn mkdir_all_depth(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    file: bool,
+    depth: u32,
+) -> nix::Result<OwnedFd> {
+    if depth > 40 {
+        return Err(Errno::ELOOP);
+    }
     if let Ok(fd) = open_in_root(root, path, OFlag::O_PATH) {
         return Ok(fd);
     }
@@ -179,27 +195,39 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path, file: bool) -> nix::
     let mut cur = PathBuf::from("/");
     let mut dir = open_in_root(root, &cur, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
     for (i, name) in comps.iter().enumerate() {
+        let parent = cur.clone();
         cur.push(name);
         let last = i + 1 == comps.len();
         match open_in_root(root, &cur, OFlag::O_PATH) {
             Ok(fd) => dir = fd,
             Err(Errno::ENOENT) => {
-                if last && file {
-                    let f = nix::fcntl::openat(
+                let made = if last && file {
+                    nix::fcntl::openat(
                         &dir,
                         *name,
                         OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
                         Mode::from_bits_truncate(0o755),
-                    );
-                    match f {
-                        Ok(_) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e),
-                    }
+                    )
+                    .map(drop)
                 } else {
-                    match nix::sys::stat::mkdirat(&dir, *name, Mode::from_bits_truncate(0o755)) {
-                        Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e),
+                    nix::sys::stat::mkdirat(&dir, *name, Mode::from_bits_truncate(0o755))
+                };
+                match made {
+                    Ok(()) => {}
+                    // EEXIST while the path does not resolve: a dangling symlink.
+                    Err(Errno::EEXIST | Errno::ELOOP) => {
+                        let target = nix::fcntl::readlinkat(&dir, *name)?;
+                        let target = Path::new(&target);
+                        let inside = if target.is_absolute() {
+                            target.to_path_buf()
+                        } else {
+                            parent.join(target)
+                        };
+                        let inside = crate::config::normalize_in_root(&inside)
+                            .unwrap_or_else(|| PathBuf::from("/"));
+                        mkdir_all_depth(root, &inside, last && file, depth + 1)?;
                     }
+                    Err(e) => return Err(e),
                 }
                 dir = open_in_root(root, &cur, OFlag::O_PATH)?;
             }
@@ -316,10 +344,7 @@ pub fn cgroup_mount_info() -> CgroupMountInfo {
             .map(|(_, p)| p.clone())
             .unwrap_or_else(|| PathBuf::from("/"));
         // relative to the mount's own root
-        let rel = rel
-            .strip_prefix(root)
-            .map(Path::to_path_buf)
-            .unwrap_or(rel);
+        let rel = rel.strip_prefix(root).map(Path::to_path_buf).unwrap_or(rel);
         info.hierarchies.push((PathBuf::from(mp), key, rel));
     }
     info
@@ -345,8 +370,14 @@ impl RootfsSetup<'_> {
         // copy. The configured rootfsPropagation is applied to the new root after
         // pivot_root (see `finalize`): applied here, "unbindable" would forbid the
         // rootfs bind itself and "shared" would make pivot_root fail.
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| mount_err("set propagation of", Path::new("/"), e))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("set propagation of", Path::new("/"), e))?;
         mount(
             Some(self.rootfs),
             self.rootfs,
@@ -365,7 +396,12 @@ impl RootfsSetup<'_> {
         let mut dev_is_bind = false;
         for (i, m) in mounts.iter().enumerate() {
             let dest = crate::config::normalize_in_root(&Path::new("/").join(m.destination()))
-                .ok_or_else(|| ContainerError::config(format!("mounts[{i}].destination"), "escapes the container root"))?;
+                .ok_or_else(|| {
+                    ContainerError::config(
+                        format!("mounts[{i}].destination"),
+                        "escapes the container root",
+                    )
+                })?;
             if dest == Path::new("/dev") && is_bind(m) {
                 dev_is_bind = true;
             }
@@ -399,8 +435,13 @@ impl RootfsSetup<'_> {
                 symlink_in_root(root.as_fd(), "/proc/kcore", Path::new("/dev/core"))?;
             }
             // /dev/ptmx -> pts/ptmx (the devpts instance of the container)
-            if let Ok(dev) = open_in_root(root.as_fd(), Path::new("/dev"), OFlag::O_PATH | OFlag::O_DIRECTORY) {
-                let _ = nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir);
+            if let Ok(dev) = open_in_root(
+                root.as_fd(),
+                Path::new("/dev"),
+                OFlag::O_PATH | OFlag::O_DIRECTORY,
+            ) {
+                let _ =
+                    nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir);
                 let _ = nix::unistd::symlinkat("pts/ptmx", &dev, "ptmx");
             }
         }
@@ -429,10 +470,15 @@ impl RootfsSetup<'_> {
             if opts.flags.contains(MsFlags::MS_REC) {
                 flags |= MsFlags::MS_REC;
             }
-            mount(Some(src), &fd_path(target.as_fd()), None::<&str>, flags, None::<&str>)
-                .map_err(|e| mount_err(&format!("bind {} to", src.display()), dest, e))?;
-            let extra = opts.flags
-                & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+            mount(
+                Some(src),
+                &fd_path(target.as_fd()),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err(&format!("bind {} to", src.display()), dest, e))?;
+            let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
             let mounted = open_in_root(root, dest, OFlag::O_PATH)
                 .map_err(|e| mount_err("reopen", dest, e))?;
             if !extra.is_empty() || !opts.cleared.is_empty() {
@@ -442,7 +488,11 @@ impl RootfsSetup<'_> {
             self.finish_mount(mounted.as_fd(), dest, &opts)?;
             return Ok(());
         }
-        let data = if opts.data.is_empty() { None } else { Some(opts.data.as_str()) };
+        let data = if opts.data.is_empty() {
+            None
+        } else {
+            Some(opts.data.as_str())
+        };
         let flags = opts.flags;
         let res = mount(
             source.as_deref().or(Some(Path::new(typ))),
@@ -456,7 +506,11 @@ impl RootfsSetup<'_> {
             // In a user namespace without its own netns sysfs cannot be mounted, and
             // mqueue needs an ipc namespace of our own: bind the host's, as runc does.
             Err(Errno::EPERM | Errno::EBUSY) if typ == "sysfs" || typ == "mqueue" => {
-                let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+                let host = if typ == "sysfs" {
+                    "/sys"
+                } else {
+                    "/dev/mqueue"
+                };
                 mount(
                     Some(host),
                     &fd_path(target.as_fd()),
@@ -477,10 +531,21 @@ impl RootfsSetup<'_> {
         self.finish_mount(mounted.as_fd(), dest, &opts)
     }
 
-    fn finish_mount(&self, mounted: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
+    fn finish_mount(
+        &self,
+        mounted: BorrowedFd<'_>,
+        dest: &Path,
+        opts: &MountOptions,
+    ) -> Result<()> {
         for p in &opts.propagation {
-            mount(None::<&str>, &fd_path(mounted), None::<&str>, *p, None::<&str>)
-                .map_err(|e| mount_err("set propagation of", dest, e))?;
+            mount(
+                None::<&str>,
+                &fd_path(mounted),
+                None::<&str>,
+                *p,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err("set propagation of", dest, e))?;
         }
         if opts.rec_set != 0 || opts.rec_clear != 0 {
             let fd = nix::fcntl::open(
@@ -508,14 +573,27 @@ impl RootfsSetup<'_> {
             .find(|(mp, key, _)| key.is_empty() && mp == Path::new("/sys/fs/cgroup"));
         if let Some((mp, _, rel)) = unified_root {
             if self.new_cgroupns {
-                mount(Some("cgroup2"), &fd_path(target.as_fd()), Some("cgroup2"), flags, None::<&str>)
-                    .map_err(|e| mount_err("mount cgroup2 on", dest, e))?;
+                mount(
+                    Some("cgroup2"),
+                    &fd_path(target.as_fd()),
+                    Some("cgroup2"),
+                    flags,
+                    None::<&str>,
+                )
+                .map_err(|e| mount_err("mount cgroup2 on", dest, e))?;
             } else {
                 let src = mp.join(rel.strip_prefix("/").unwrap_or(rel));
-                mount(Some(&src), &fd_path(target.as_fd()), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                    .map_err(|e| mount_err("bind cgroup2 to", dest, e))?;
+                mount(
+                    Some(&src),
+                    &fd_path(target.as_fd()),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| mount_err("bind cgroup2 to", dest, e))?;
                 if ro {
-                    let m = open_in_root(root, dest, OFlag::O_PATH).map_err(|e| mount_err("reopen", dest, e))?;
+                    let m = open_in_root(root, dest, OFlag::O_PATH)
+                        .map_err(|e| mount_err("reopen", dest, e))?;
                     bind_remount(m.as_fd(), MsFlags::MS_RDONLY | flags, MsFlags::empty())
                         .map_err(|e| mount_err("remount", dest, e))?;
                 }
@@ -526,7 +604,10 @@ impl RootfsSetup<'_> {
             Some("tmpfs"),
             &fd_path(target.as_fd()),
             Some("tmpfs"),
-            (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            (flags & !MsFlags::MS_RDONLY)
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
             Some("mode=755"),
         )
         .map_err(|e| mount_err("mount cgroup tmpfs on", dest, e))?;
@@ -539,9 +620,16 @@ impl RootfsSetup<'_> {
             let t = mkdir_all_in_root(root, &sub, false)
                 .map_err(|e| mount_err("create mount point", &sub, e))?;
             let src = mp.join(rel.strip_prefix("/").unwrap_or(rel));
-            mount(Some(&src), &fd_path(t.as_fd()), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| mount_err(&format!("bind {} to", src.display()), &sub, e))?;
-            let m = open_in_root(root, &sub, OFlag::O_PATH).map_err(|e| mount_err("reopen", &sub, e))?;
+            mount(
+                Some(&src),
+                &fd_path(t.as_fd()),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err(&format!("bind {} to", src.display()), &sub, e))?;
+            let m = open_in_root(root, &sub, OFlag::O_PATH)
+                .map_err(|e| mount_err("reopen", &sub, e))?;
             bind_remount(
                 m.as_fd(),
                 flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
@@ -552,13 +640,15 @@ impl RootfsSetup<'_> {
             if key.contains(',') {
                 for part in key.split(',') {
                     if part.as_bytes() != name.as_bytes() {
-                        let _ = symlink_in_root(root, name.to_str().unwrap_or(""), &dest.join(part));
+                        let _ =
+                            symlink_in_root(root, name.to_str().unwrap_or(""), &dest.join(part));
                     }
                 }
             }
         }
         if ro {
-            let m = open_in_root(root, dest, OFlag::O_PATH).map_err(|e| mount_err("reopen", dest, e))?;
+            let m = open_in_root(root, dest, OFlag::O_PATH)
+                .map_err(|e| mount_err("reopen", dest, e))?;
             bind_remount(
                 m.as_fd(),
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
@@ -578,7 +668,10 @@ impl RootfsSetup<'_> {
             LinuxDeviceType::A => {
                 return Err(ContainerError::config(
                     "linux.devices[].type",
-                    format!("{}: type \"a\" is only valid in cgroup rules", path.display()),
+                    format!(
+                        "{}: type \"a\" is only valid in cgroup rules",
+                        path.display()
+                    ),
                 ))
             }
         };
@@ -591,8 +684,14 @@ impl RootfsSetup<'_> {
             let host = Path::new("/").join(path.strip_prefix("/").unwrap_or(path));
             let t = mkdir_all_in_root(root, path, true)
                 .map_err(|e| mount_err("create device mount point", path, e))?;
-            mount(Some(&host), &fd_path(t.as_fd()), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                .map_err(|e| mount_err(&format!("bind {} to", host.display()), path, e))?;
+            mount(
+                Some(&host),
+                &fd_path(t.as_fd()),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err(&format!("bind {} to", host.display()), path, e))?;
             return Ok(());
         }
         let mode = d.file_mode().unwrap_or(0o666);
@@ -605,11 +704,22 @@ impl RootfsSetup<'_> {
             .map_err(|e| mount_err("mknod", path, e))?;
         let uid = d.uid().map(nix::unistd::Uid::from_raw);
         let gid = d.gid().map(nix::unistd::Gid::from_raw);
-        nix::unistd::fchownat(&dir, name, uid, gid, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-            .map_err(|e| mount_err("chown", path, e))?;
+        nix::unistd::fchownat(
+            &dir,
+            name,
+            uid,
+            gid,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| mount_err("chown", path, e))?;
         // mknod is subject to umask; make the mode exact.
-        nix::sys::stat::fchmodat(&dir, name, Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
-            .map_err(|e| mount_err("chmod", path, e))?;
+        nix::sys::stat::fchmodat(
+            &dir,
+            name,
+            Mode::from_bits_truncate(mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(|e| mount_err("chmod", path, e))?;
         Ok(())
     }
 }
@@ -659,17 +769,32 @@ pub fn default_devices() -> Vec<LinuxDevice> {
 /// pivot_root(2) into `rootfs` without a temporary directory (the runc/LXC trick:
 /// `pivot_root(".", ".")`, then lazily unmount the old root stacked on top).
 pub fn pivot_root(rootfs: &Path) -> Result<()> {
-    let old = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| mount_err("open", Path::new("/"), e))?;
-    let new = nix::fcntl::open(rootfs, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| mount_err("open", rootfs, e))?;
+    let old = nix::fcntl::open(
+        "/",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| mount_err("open", Path::new("/"), e))?;
+    let new = nix::fcntl::open(
+        rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| mount_err("open", rootfs, e))?;
     nix::unistd::fchdir(&new).map_err(|e| mount_err("chdir", rootfs, e))?;
     nix::unistd::pivot_root(".", ".").map_err(|e| mount_err("pivot_root", rootfs, e))?;
     nix::unistd::fchdir(&old).map_err(|e| mount_err("chdir", Path::new("old root"), e))?;
     // Make the old root a slave so the lazy unmount does not propagate to the host.
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| mount_err("make slave", Path::new("old root"), e))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| mount_err("unmount", Path::new("old root"), e))?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| mount_err("make slave", Path::new("old root"), e))?;
+    umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|e| mount_err("unmount", Path::new("old root"), e))?;
     nix::unistd::chdir("/").map_err(|e| mount_err("chdir", Path::new("/"), e))?;
     Ok(())
 }
@@ -678,8 +803,14 @@ pub fn pivot_root(rootfs: &Path) -> Result<()> {
 /// pivot_root is impossible).
 pub fn move_root(rootfs: &Path) -> Result<()> {
     nix::unistd::chdir(rootfs).map_err(|e| mount_err("chdir", rootfs, e))?;
-    mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-        .map_err(|e| mount_err("move mount", rootfs, e))?;
+    mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .map_err(|e| mount_err("move mount", rootfs, e))?;
     nix::unistd::chroot(".").map_err(|e| mount_err("chroot", rootfs, e))?;
     nix::unistd::chdir("/").map_err(|e| mount_err("chdir", Path::new("/"), e))?;
     Ok(())
@@ -687,23 +818,44 @@ pub fn move_root(rootfs: &Path) -> Result<()> {
 
 /// After pivot_root: read-only root, masked and read-only paths, root propagation.
 pub fn finalize(spec: &Spec) -> Result<()> {
-    let root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| mount_err("open", Path::new("/"), e))?;
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| mount_err("open", Path::new("/"), e))?;
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.readonly_paths().as_deref()).unwrap_or(&[]) {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
         let path = Path::new(p);
         let fd = match open_in_root(root.as_fd(), path, OFlag::O_PATH) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(mount_err("open read-only path", path, e)),
         };
-        mount(Some(&fd_path(fd.as_fd())), &fd_path(fd.as_fd()), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| mount_err("bind read-only path", path, e))?;
-        let m = open_in_root(root.as_fd(), path, OFlag::O_PATH).map_err(|e| mount_err("reopen", path, e))?;
-        bind_remount(m.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_REC, MsFlags::empty())
-            .map_err(|e| mount_err("make read-only", path, e))?;
+        mount(
+            Some(&fd_path(fd.as_fd())),
+            &fd_path(fd.as_fd()),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("bind read-only path", path, e))?;
+        let m = open_in_root(root.as_fd(), path, OFlag::O_PATH)
+            .map_err(|e| mount_err("reopen", path, e))?;
+        bind_remount(
+            m.as_fd(),
+            MsFlags::MS_RDONLY | MsFlags::MS_REC,
+            MsFlags::empty(),
+        )
+        .map_err(|e| mount_err("make read-only", path, e))?;
     }
-    for p in linux.and_then(|l| l.masked_paths().as_deref()).unwrap_or(&[]) {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[])
+    {
         let path = Path::new(p);
         let fd = match open_in_root(root.as_fd(), path, OFlag::O_PATH) {
             Ok(fd) => fd,
@@ -714,13 +866,30 @@ pub fn finalize(spec: &Spec) -> Result<()> {
             .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
             .unwrap_or(false);
         let res = if is_dir {
-            mount(Some("tmpfs"), &fd_path(fd.as_fd()), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0"))
+            mount(
+                Some("tmpfs"),
+                &fd_path(fd.as_fd()),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0"),
+            )
         } else {
-            mount(Some("/dev/null"), &fd_path(fd.as_fd()), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(
+                Some("/dev/null"),
+                &fd_path(fd.as_fd()),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
         };
         res.map_err(|e| mount_err("mask", path, e))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         bind_remount(root.as_fd(), MsFlags::MS_RDONLY, MsFlags::empty())
             .map_err(|e| mount_err("make read-only", Path::new("/"), e))?;
     }
@@ -736,9 +905,16 @@ pub fn finalize(spec: &Spec) -> Result<()> {
 
 /// Write the spec's sysctls through the container's /proc.
 pub fn apply_sysctls(spec: &Spec) -> Result<()> {
-    for (k, v) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
         let path = PathBuf::from("/proc/sys").join(k.replace('.', "/"));
-        std::fs::write(&path, v.as_bytes()).map_err(|e| ContainerError::io("write sysctl", path, e))?;
+        std::fs::write(&path, v.as_bytes())
+            .map_err(|e| ContainerError::io("write sysctl", path, e))?;
     }
     Ok(())
 }
@@ -764,7 +940,9 @@ mod tests {
             "rro".into(),
         ])
         .unwrap();
-        assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC));
+        assert!(o.flags.contains(
+            MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC
+        ));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, "mode=755,size=65536k");
         assert_eq!(o.rec_set, attr::RDONLY);

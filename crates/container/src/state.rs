@@ -118,7 +118,11 @@ impl State {
             oci_version: &self.oci_version,
             id: &self.id,
             status: status.as_str(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,
@@ -220,7 +224,8 @@ impl ContainerDir {
             if e.kind() == std::io::ErrorKind::NotFound {
                 ContainerError::BadState {
                     id: self.id.clone(),
-                    message: "state.json is missing (create was interrupted); use delete --force".into(),
+                    message: "state.json is missing (create was interrupted); use delete --force"
+                        .into(),
                 }
             } else {
                 ContainerError::io("read", &p, e)

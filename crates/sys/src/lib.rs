@@ -222,8 +222,10 @@ pub fn ensure_cloned_binary() -> Result<(), SysError> {
         call: "copy /proc/self/exe into memfd",
         source,
     })?;
-    let seals =
-        SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
     nix::fcntl::fcntl(&mem, FcntlArg::F_ADD_SEALS(seals)).map_err(|e| SysError::Syscall {
         call: "fcntl F_ADD_SEALS",
         source: e.into(),
@@ -413,7 +415,11 @@ pub fn umask(mask: u32) {
 
 /// Close every open fd `>= 3` except those in `keep` (`close_range(2)` over the gaps).
 pub fn close_fds_except(keep: &[RawFd]) -> Result<(), SysError> {
-    let mut keep: Vec<u32> = keep.iter().filter_map(|&f| u32::try_from(f).ok()).filter(|&f| f >= 3).collect();
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&f| u32::try_from(f).ok())
+        .filter(|&f| f >= 3)
+        .collect();
     keep.sort_unstable();
     keep.dedup();
     let mut first = 3u32;
@@ -423,7 +429,8 @@ pub fn close_fds_except(keep: &[RawFd]) -> Result<(), SysError> {
             // SAFETY: integer arguments only; the fds closed are not owned by any
             // live Rust object in the caller (documented contract: the caller is a
             // freshly forked child that keeps only `keep`).
-            let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
+            let ret =
+                unsafe { libc::syscall(libc::SYS_close_range, first, last, 0 as libc::c_uint) };
             if ret < 0 {
                 return Err(last_err("close_range"));
             }

@@ -66,7 +66,7 @@ pub fn config(id: &str, args: &[&str]) -> Value {
         "linux": {
             "cgroupsPath": format!("/caisson-test/{id}"),
             "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
-            "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
             "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
         }
     })
@@ -75,11 +75,18 @@ pub fn config(id: &str, args: &[&str]) -> Value {
 impl Env {
     /// A fresh environment whose bundle holds `cfg`.
     pub fn new(cfg: &Value) -> Env {
-        let tmp = tempfile::Builder::new().prefix("caisson-it-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("caisson-it-")
+            .tempdir()
+            .unwrap();
         let root = tmp.path().join("state");
         let bundle = tmp.path().join("bundle");
         busybox_rootfs(&bundle.join("rootfs"));
-        std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(cfg).unwrap()).unwrap();
+        std::fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec_pretty(cfg).unwrap(),
+        )
+        .unwrap();
         Env { tmp, root, bundle }
     }
 
@@ -88,21 +95,42 @@ impl Env {
         std::fs::write(self.bundle.join("config.json"), raw).unwrap();
     }
 
-    /// Run the runtime with `--root <ours>` and `args`.
+    /// Run the runtime with `--root <ours>` and `args`. stdout and stderr go through
+    /// files, not pipes: a container created by the command inherits them as its
+    /// stdio and may hold them long after the runtime exited.
     pub fn rt(&self, args: &[&str]) -> Output {
-        Command::new(runtime_bin())
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let status = Command::new(runtime_bin())
             .arg("--root")
             .arg(&self.root)
             .args(args)
             .current_dir(&self.bundle)
-            .output()
-            .expect("spawn caisson-runtime")
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .expect("spawn caisson-runtime");
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut v = Vec::new();
+            f.seek(std::io::SeekFrom::Start(0)).unwrap();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
     }
 
     /// `state ID` parsed; `None` if the command failed.
     pub fn state(&self, id: &str) -> Option<Value> {
         let o = self.rt(&["state", id]);
-        o.status.success().then(|| serde_json::from_slice(&o.stdout).unwrap())
+        o.status
+            .success()
+            .then(|| serde_json::from_slice(&o.stdout).unwrap())
     }
 }
 
@@ -143,7 +171,9 @@ pub fn leaks(under: &Path, id: &str, marker: &str) -> Leaks {
     }
     let mut procs = Vec::new();
     for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
             let c = String::from_utf8_lossy(&c).replace('\0', " ");
             if c.contains(marker) {
@@ -151,13 +181,21 @@ pub fn leaks(under: &Path, id: &str, marker: &str) -> Leaks {
             }
         }
     }
-    Leaks { mounts, cgroups, procs }
+    Leaks {
+        mounts,
+        cgroups,
+        procs,
+    }
 }
 
 /// Assert nothing of container `id` is left on the host.
 pub fn assert_no_leaks(env: &Env, id: &str, marker: &str) {
     let state_dir = env.root.join(id);
-    assert!(!state_dir.exists(), "state dir {} left behind", state_dir.display());
+    assert!(
+        !state_dir.exists(),
+        "state dir {} left behind",
+        state_dir.display()
+    );
     let l = leaks(env.tmp.path(), id, marker);
     assert!(l.mounts.is_empty(), "mounts left: {:?}", l.mounts);
     assert!(l.cgroups.is_empty(), "cgroups left: {:?}", l.cgroups);

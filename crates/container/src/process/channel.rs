@@ -41,6 +41,33 @@ pub enum Msg {
     Error(String),
 }
 
+/// Decode one packet (tag byte + payload; `fd` is what SCM_RIGHTS carried). The
+/// peer is a process that may already run under container control: anything
+/// malformed is an error, never a panic.
+pub fn decode(packet: &[u8], fd: Option<OwnedFd>) -> Result<Msg> {
+    let Some((&tag, body)) = packet.split_first() else {
+        return Err(ContainerError::InitFailed("empty sync message".into()));
+    };
+    Ok(match tag {
+        b'G' if body.len() == 4 => {
+            Msg::Go(i32::from_le_bytes(body.try_into().expect("length checked")))
+        }
+        b'h' if body.is_empty() => Msg::HooksPlease,
+        b'H' if body.is_empty() => Msg::HooksDone,
+        b'S' => Msg::SeccompFd(fd.ok_or_else(|| {
+            ContainerError::InitFailed("seccomp fd message without an fd".into())
+        })?),
+        b'R' if body.is_empty() => Msg::Ready,
+        b'E' => Msg::Error(String::from_utf8_lossy(body).into_owned()),
+        other => {
+            return Err(ContainerError::InitFailed(format!(
+                "malformed sync message (tag {other:#x}, {} bytes)",
+                body.len()
+            )))
+        }
+    })
+}
+
 /// One end of the sync channel.
 #[derive(Debug)]
 pub struct Channel {
@@ -131,28 +158,37 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        let body = &buf[1..n];
-        Ok(Some(match buf[0] {
-            b'G' if body.len() == 4 => Msg::Go(i32::from_le_bytes(
-                body.try_into().expect("length checked"),
-            )),
-            b'h' => Msg::HooksPlease,
-            b'H' => Msg::HooksDone,
-            b'S' => Msg::SeccompFd(fd.ok_or_else(|| {
-                ContainerError::InitFailed("seccomp fd message without an fd".into())
-            })?),
-            b'R' => Msg::Ready,
-            b'E' => Msg::Error(String::from_utf8_lossy(body).into_owned()),
-            other => {
-                return Err(ContainerError::InitFailed(format!(
-                    "unexpected sync message tag {other:#x}"
-                )))
-            }
-        }))
+        decode(&buf[..n], fd).map(Some)
     }
 
     /// Borrow the fd.
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         std::os::fd::AsFd::as_fd(&self.fd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_over_a_real_socketpair() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Go(4242)).unwrap();
+        assert!(matches!(b.recv().unwrap(), Some(Msg::Go(4242))));
+        b.send(&Msg::Error("boom".into())).unwrap();
+        assert!(matches!(a.recv().unwrap(), Some(Msg::Error(m)) if m == "boom"));
+        let f = std::fs::File::open("/dev/null").unwrap();
+        b.send(&Msg::SeccompFd(f.into())).unwrap();
+        assert!(matches!(a.recv().unwrap(), Some(Msg::SeccompFd(_))));
+        drop(b);
+        assert!(a.recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn malformed_packets_are_errors() {
+        for p in [&b""[..], b"G12", b"Gxxxxx", b"Rx", b"S", b"\xff"] {
+            assert!(decode(p, None).is_err(), "{p:?}");
+        }
     }
 }

@@ -63,8 +63,9 @@ pub enum Role<'a> {
 pub struct ChildArgs<'a> {
     /// The container's spec (for `exec`, only its linux section matters).
     pub spec: &'a Spec,
-    /// The process to run.
-    pub process: &'a Process,
+    /// The process to run (`None`: a container created without `process`, which
+    /// `start` refuses; its init only holds the namespaces).
+    pub process: Option<&'a Process>,
     /// Role.
     pub role: Role<'a>,
     /// Compiled seccomp filter.
@@ -116,9 +117,23 @@ pub fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
 
 /// Join the namespace at `path` (opened O_RDONLY, checked by the kernel against `t`).
 pub fn join_ns(t: LinuxNamespaceType, path: &Path) -> Result<()> {
-    let f = std::fs::File::open(path).map_err(|e| ContainerError::io("open namespace", path, e))?;
-    nix::sched::setns(&f, ns_flag(t))
-        .map_err(|e| ContainerError::nix(format!("setns {:?} {}", t, path.display()), e))
+    join_all(&[(t, path.to_path_buf())])
+}
+
+/// Join several namespaces: every file is opened first (joining the mount namespace
+/// changes what the later paths resolve to), then setns in the given order.
+pub fn join_all(list: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
+    let files = list
+        .iter()
+        .map(|(_, p)| {
+            std::fs::File::open(p).map_err(|e| ContainerError::io("open namespace", p, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for ((t, p), f) in list.iter().zip(&files) {
+        nix::sched::setns(f, ns_flag(*t))
+            .map_err(|e| ContainerError::nix(format!("setns {:?} {}", t, p.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Fork the child with `flags`; the child runs [`child_main`] and never returns.
@@ -176,9 +191,7 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
     };
     let spec = a.spec;
     let linux = spec.linux().as_ref();
-    let namespaces = linux
-        .and_then(|l| l.namespaces().as_deref())
-        .unwrap_or(&[]);
+    let namespaces = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
     let new_user = crate::config::has_new_ns(spec, LinuxNamespaceType::User);
     match &a.role {
         Role::Init { .. } => {
@@ -189,9 +202,7 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
                 .filter(|(t, _)| *t != LinuxNamespaceType::Pid && *t != LinuxNamespaceType::Time)
                 .collect();
             joins.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
-            for (t, p) in &joins {
-                join_ns(*t, p)?;
-            }
+            join_all(&joins)?;
             if new_user {
                 become_root_in_userns()?;
             }
@@ -201,9 +212,7 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
             }
         }
         Role::Exec { join, .. } => {
-            for (t, p) in join {
-                join_ns(*t, p)?;
-            }
+            join_all(join)?;
             if join.iter().any(|(t, _)| *t == LinuxNamespaceType::User) {
                 become_root_in_userns()?;
             }
@@ -229,7 +238,9 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
         // container mounts (or does not mount) on /proc.
         let fd_dir = nix::fcntl::open(
             "/proc/self/fd",
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .map_err(nix_err("open /proc/self/fd"))?;
@@ -248,8 +259,8 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
         }
         let mut st = (*hook_state).clone();
         st.pid = host_pid;
-        let state_json = serde_json::to_vec(&st.oci(crate::state::Status::Created))
-            .expect("state serialises");
+        let state_json =
+            serde_json::to_vec(&st.oci(crate::state::Status::Created)).expect("state serialises");
         if *runtime_hooks {
             ch.send(&Msg::HooksPlease)?;
             match ch.recv()? {
@@ -262,7 +273,11 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
             }
         }
         if let Some(h) = spec.hooks() {
-            crate::hooks::run_hooks("createContainer", h.create_container().as_ref(), &state_json)?;
+            crate::hooks::run_hooks(
+                "createContainer",
+                h.create_container().as_ref(),
+                &state_json,
+            )?;
         }
         if new_mnt {
             if *no_pivot {
@@ -276,7 +291,10 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
             nix::unistd::chroot(*rootfs).map_err(nix_err("chroot"))?;
             crate::rootfs::apply_sysctls(spec)?;
         }
-        let exe = finish_process(a, ch)?;
+        let exe = match a.process {
+            Some(p) => Some(finish_process(a, p, ch)?),
+            None => None,
+        };
         // Ready: the runtime may now record the state and exit; we must not die with it.
         prctl::set_pdeathsig(None).map_err(nix_err("prctl PR_SET_PDEATHSIG"))?;
         ch.send(&Msg::Ready)?;
@@ -290,35 +308,46 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
         .map_err(nix_err("open exec fifo"))?;
         drop(fd_dir);
         nix::unistd::write(&w, b"0").map_err(nix_err("write exec fifo"))?;
-        drop(w);
+        // `w` stays open (O_CLOEXEC): `start` sees EOF exactly when we execve.
+        std::mem::forget(w);
+        let (Some(exe), Some(p)) = (exe, a.process) else {
+            return Err(ContainerError::config(
+                "process",
+                "not set: nothing to start",
+            ));
+        };
         if let Some(h) = spec.hooks() {
             let json = serde_json::to_vec(&st.oci(crate::state::Status::Created))
                 .expect("state serialises");
             crate::hooks::run_hooks("startContainer", h.start_container().as_ref(), &json)?;
         }
-        return do_exec(a, &exe);
+        return do_exec(a, p, &exe);
     }
     // exec: the mount namespace join put us at the container's root.
     let _ = nix::unistd::chdir("/");
-    let exe = finish_process(a, ch)?;
+    let p = a
+        .process
+        .ok_or_else(|| ContainerError::config("process", "exec needs a process"))?;
+    let exe = finish_process(a, p, ch)?;
     prctl::set_pdeathsig(None).map_err(nix_err("prctl PR_SET_PDEATHSIG"))?;
     ch.send(&Msg::Ready)?;
-    do_exec(a, &exe)
+    do_exec(a, p, &exe)
 }
 
 /// After the id maps are written: become uid/gid 0 of the new user namespace.
 fn become_root_in_userns() -> Result<()> {
-    nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(nix_err("setresgid 0 in user namespace"))?;
-    nix::unistd::setresuid(0.into(), 0.into(), 0.into()).map_err(nix_err("setresuid 0 in user namespace"))?;
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .map_err(nix_err("setresgid 0 in user namespace"))?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .map_err(nix_err("setresuid 0 in user namespace"))?;
     Ok(())
 }
 
 /// Process attributes (runc's order): rlimits, oom score, LSM labels, seccomp (if
 /// privileges are still needed to load it), user and capabilities, cwd, no_new_privs,
 /// seccomp (otherwise), fds. Returns the resolved executable.
-fn finish_process(a: &ChildArgs<'_>, ch: &Channel) -> Result<CString> {
+fn finish_process(a: &ChildArgs<'_>, p: &Process, ch: &Channel) -> Result<CString> {
     use nix::sys::prctl;
-    let p = a.process;
     for r in p.rlimits().as_deref().unwrap_or(&[]) {
         let res = rlimit_number(r.typ());
         caisson_sys::setrlimit(res, r.soft(), r.hard()).map_err(|e| {
@@ -335,7 +364,12 @@ fn finish_process(a: &ChildArgs<'_>, ch: &Channel) -> Result<CString> {
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         crate::lsm::selinux_exec(label)?;
     }
-    if let Some(pers) = a.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+    if let Some(pers) = a
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
         use oci_spec::runtime::LinuxPersonalityDomain;
         let v = match pers.domain() {
             LinuxPersonalityDomain::PerLinux => 0x0000,
@@ -394,7 +428,8 @@ fn finish_process(a: &ChildArgs<'_>, ch: &Channel) -> Result<CString> {
         crate::caps::apply_sets(c)?;
     }
     // A uid change clears the parent-death signal: set it again until ready.
-    prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(nix_err("prctl PR_SET_PDEATHSIG"))?;
+    prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(nix_err("prctl PR_SET_PDEATHSIG"))?;
     caisson_sys::umask(user.umask().unwrap_or(0o022));
     let cwd = p.cwd();
     nix::unistd::chdir(cwd.as_path())
@@ -429,9 +464,8 @@ fn load_seccomp(f: &caisson_seccomp::SeccompFilter, ch: &Channel) -> Result<()> 
     Ok(())
 }
 
-fn env_of(a: &ChildArgs<'_>) -> Vec<CString> {
-    a.process
-        .env()
+fn env_of(a: &ChildArgs<'_>, p: &Process) -> Vec<CString> {
+    p.env()
         .as_deref()
         .unwrap_or(&[])
         .iter()
@@ -442,7 +476,12 @@ fn env_of(a: &ChildArgs<'_>) -> Vec<CString> {
 
 /// Find args[0] in the container's PATH (the process env's, else a default).
 fn resolve_exe(p: &Process) -> Result<CString> {
-    let arg0 = p.args().as_deref().and_then(|a| a.first()).map(String::as_str).unwrap_or("");
+    let arg0 = p
+        .args()
+        .as_deref()
+        .and_then(|a| a.first())
+        .map(String::as_str)
+        .unwrap_or("");
     let found = if arg0.contains('/') {
         Some(PathBuf::from(arg0))
     } else {
@@ -479,16 +518,15 @@ fn resolve_exe(p: &Process) -> Result<CString> {
         .map_err(|_| ContainerError::config("process.args[0]", "contains a NUL byte"))
 }
 
-fn do_exec(a: &ChildArgs<'_>, exe: &CString) -> Result<Never> {
-    let args: Vec<CString> = a
-        .process
+fn do_exec(a: &ChildArgs<'_>, p: &Process, exe: &CString) -> Result<Never> {
+    let args: Vec<CString> = p
         .args()
         .as_deref()
         .unwrap_or(&[])
         .iter()
         .filter_map(|s| CString::new(s.as_bytes()).ok())
         .collect();
-    let env = env_of(a);
+    let env = env_of(a, p);
     Err(caisson_sys::execve(exe, &args, &env).into())
 }
 
@@ -517,7 +555,9 @@ fn rlimit_number(t: oci_spec::runtime::PosixRlimitType) -> libc::c_int {
 
 /// Write the uid/gid maps of the child's new user namespace.
 pub fn write_id_maps(pid: i32, spec: &Spec, rootless: bool) -> Result<()> {
-    let Some(linux) = spec.linux() else { return Ok(()) };
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
     let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
         maps.into_iter()
             .flatten()
