@@ -423,22 +423,35 @@ impl Manager {
             return Ok(());
         }
         let v1 = |v: i64| v.to_string();
-        if let Some(v) = m.limit() {
-            // raising the limit above memsw fails: write memsw first when it grows
-            if let Some(s) = m.swap() {
-                self.write_if_exists("memory", "memory.memsw.limit_in_bytes", &v1(s))?;
+        // memory.memsw.limit_in_bytes may never be below memory.limit_in_bytes: which
+        // to write first depends on the current values. Try the limit first; if the
+        // kernel refuses, raise memsw first (runc's order).
+        let limit = |v: i64| self.write("memory", "memory.limit_in_bytes", &v1(v));
+        let swap = |v: i64| self.write_if_exists("memory", "memory.memsw.limit_in_bytes", &v1(v));
+        match (m.limit(), m.swap()) {
+            (Some(l), Some(s)) => {
+                if limit(l).is_err() {
+                    swap(s)?;
+                    limit(l)?;
+                } else {
+                    swap(s)?;
+                }
             }
-            self.write("memory", "memory.limit_in_bytes", &v1(v))?;
-        }
-        if let Some(s) = m.swap() {
-            self.write_if_exists("memory", "memory.memsw.limit_in_bytes", &v1(s))?;
+            (Some(l), None) => {
+                limit(l)?;
+            }
+            (None, Some(s)) => swap(s)?,
+            (None, None) => {}
         }
         if let Some(v) = m.reservation() {
             self.write("memory", "memory.soft_limit_in_bytes", &v1(v))?;
         }
         #[allow(deprecated)]
         if let Some(v) = m.kernel() {
-            self.write_if_exists("memory", "memory.kmem.limit_in_bytes", &v1(v))?;
+            // kernel memory limits are deprecated; newer kernels refuse the write
+            if let Err(e) = self.write_if_exists("memory", "memory.kmem.limit_in_bytes", &v1(v)) {
+                tracing::warn!("linux.resources.memory.kernel ignored: {e}");
+            }
         }
         if let Some(v) = m.kernel_tcp() {
             self.write_if_exists("memory", "memory.kmem.tcp.limit_in_bytes", &v1(v))?;
