@@ -1,6 +1,7 @@
 //! Bad input fails with a message naming the field, a non-zero exit, and leaves
 //! nothing behind — no state dir, cgroup, mount or process. Killing the runtime at
 //! any step of `create` and then `delete --force` leaves nothing either.
+#![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Regression tests for the container-escape CVEs of runc and friends.
+#![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
 mod common;
 

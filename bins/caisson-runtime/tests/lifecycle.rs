@@ -1,5 +1,6 @@
 //! End-to-end lifecycle against the real kernel: create, state, start, kill,
 //! delete, run, exec, ps, list — and that nothing is left behind.
+#![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
 mod common;
 

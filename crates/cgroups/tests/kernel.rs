@@ -1,5 +1,6 @@
 //! Real-kernel tests: cgroups are created, written, read back and removed on this
 //! host's own hierarchies (v1 hybrid here; the v2 device filter on the cgroup2 mount).
+#![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

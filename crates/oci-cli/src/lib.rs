@@ -73,6 +73,7 @@ pub struct CreateArgs {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing buys nothing
 pub enum Command {
     /// Create a container (its process waits for `start`).
     Create(CreateArgs),
