@@ -25,7 +25,7 @@ def in_private_ns():
         return
     ctl = "/sys/fs/cgroup/unified/cgroup.controllers"
     script = ("set -e; "
-              f"if [ -s {ctl} ]; then : > /tmp/caisson-bench-empty; mount --bind /tmp/caisson-bench-empty {ctl}; fi; "
+              f"if grep -q . {ctl} 2>/dev/null; then : > /tmp/caisson-bench-empty; mount --bind /tmp/caisson-bench-empty {ctl}; fi; "
               f"exec env CAISSON_BENCH_NS=1 {sys.executable} {' '.join(map(repr, sys.argv))}")
     os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "sh", "-c", script])
 
@@ -65,32 +65,54 @@ def make_bundle(d):
 
 
 def timed(argv, cwd):
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    dt = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    err = p.stderr.read().decode(errors="replace")
-    p.stderr.close()
+    # stderr goes to a file: a container made by `create` inherits it as its stdio,
+    # so a pipe would not reach EOF when the runtime exits
+    with tempfile.TemporaryFile() as errf:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        _, status, ru = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        errf.seek(0)
+        err = errf.read().decode(errors="replace")
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({p.returncode}): {err.strip()}")
     return dt, ru.ru_maxrss  # KiB
+
+
+def peak_rss_kib(argv, cwd):
+    """Peak RSS of the runtime process itself. ru_maxrss from our own wait4 would
+    include this Python process's high-water mark (inherited across fork+exec), so
+    GNU time, whose small forked child execs the runtime, reports it instead."""
+    with tempfile.TemporaryFile() as errf:
+        p = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M"] + argv, cwd=cwd,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errf)
+        errf.seek(0)
+        text = errf.read().decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {text.strip()}")
+    return max(int(l.split()[1]) for l in text.splitlines() if l.startswith("MAXRSS "))
 
 
 def bench(name, binary, bundle, root, n):
     run_t, cycle_t, rss = [], [], []
     for i in range(n):
         cid = f"b-{name}-{i}"
-        dt, r = timed([binary, "--root", root, "run", "--bundle", bundle, cid], bundle)
-        run_t.append(dt); rss.append(r)
+        dt, _ = timed([binary, "--root", root, "run", "--bundle", bundle, cid], bundle)
+        run_t.append(dt)
     for i in range(n):
         cid = f"c-{name}-{i}"
         t0 = time.perf_counter()
-        _, r1 = timed([binary, "--root", root, "create", "--bundle", bundle, cid], bundle)
-        _, r2 = timed([binary, "--root", root, "start", cid], bundle)
-        # wait for /bin/true to exit so delete does not have to kill
-        _, r3 = timed([binary, "--root", root, "delete", "--force", cid], bundle)
-        cycle_t.append(time.perf_counter() - t0); rss += [r1, r2, r3]
+        timed([binary, "--root", root, "create", "--bundle", bundle, cid], bundle)
+        timed([binary, "--root", root, "start", cid], bundle)
+        timed([binary, "--root", root, "delete", "--force", cid], bundle)
+        cycle_t.append(time.perf_counter() - t0)
+    for i in range(3):
+        cid = f"m-{name}-{i}"
+        rss.append(peak_rss_kib([binary, "--root", root, "run", "--bundle", bundle, cid], bundle))
+        rss.append(peak_rss_kib([binary, "--root", root, "create", "--bundle", bundle, cid + "c"], bundle))
+        rss.append(peak_rss_kib([binary, "--root", root, "start", cid + "c"], bundle))
+        rss.append(peak_rss_kib([binary, "--root", root, "delete", "--force", cid + "c"], bundle))
     return {"run": statistics.median(run_t), "cycle": statistics.median(cycle_t), "rss_kib": max(rss)}
 
 

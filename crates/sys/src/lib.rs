@@ -8,6 +8,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 /// Errors from the raw syscall wrappers.
 #[derive(Debug, thiserror::Error)]
@@ -182,33 +183,131 @@ pub fn mount_setattr_recursive(
 }
 
 /// Whether `/proc/self/exe` is already a sealed memfd copy (see [`ensure_cloned_binary`]).
-fn exe_is_sealed_memfd() -> bool {
-    let Ok(f) = std::fs::File::open("/proc/self/exe") else {
-        return false;
-    };
+fn exe_is_sealed_memfd(exe: &std::fs::File) -> bool {
     // F_GET_SEALS fails (EINVAL) on anything that is not a memfd.
     matches!(
-        nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GET_SEALS),
+        nix::fcntl::fcntl(exe, nix::fcntl::FcntlArg::F_GET_SEALS),
         Ok(seals) if seals & libc::F_SEAL_WRITE != 0
     )
 }
 
-/// CVE-2019-5736 defence: make sure the running binary is a sealed, read-only memfd
-/// copy of itself, so a container process can never open the host's runtime binary
-/// through `/proc/<pid>/exe` and overwrite it. If it is not yet, copy it into a memfd,
-/// seal it against every write, and re-exec from that memfd with the same argv/env.
+/// Whether `f` lives on a read-only mount (then no write can reach it through
+/// `/proc/<pid>/exe` either: EROFS).
+fn on_readonly_mount(f: &std::fs::File) -> bool {
+    nix::sys::statvfs::fstatvfs(f)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+fn argv_envp() -> Result<(Vec<std::ffi::CString>, Vec<std::ffi::CString>), SysError> {
+    let bad = |call| SysError::Syscall {
+        call,
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    };
+    let args = std::env::args_os()
+        .map(|a| std::ffi::CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("argv"))?;
+    let env = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = std::os::unix::ffi::OsStringExt::into_vec(k);
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_encoded_bytes());
+            std::ffi::CString::new(kv)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("environ"))?;
+    Ok((args, env))
+}
+
+/// Directory of the read-only views of the runtime binary (one per binary version).
+const RO_VIEW_DIR: &str = "/run/caisson-exe";
+
+/// A read-only bind mount of our own binary under [`RO_VIEW_DIR`], created once per
+/// binary version (device, inode, mtime, size) and reused by every later run.
+fn readonly_view(exe: &std::fs::File) -> Option<std::path::PathBuf> {
+    use nix::mount::{mount, MsFlags};
+    use std::os::unix::fs::MetadataExt;
+    let md = exe.metadata().ok()?;
+    let path = std::path::Path::new(RO_VIEW_DIR).join(format!(
+        "caisson-runtime-{:x}-{:x}-{:x}-{:x}",
+        md.dev(),
+        md.ino(),
+        md.mtime(),
+        md.size()
+    ));
+    if let Ok(f) = std::fs::File::open(&path) {
+        // only trust it if it is our binary behind a read-only mount
+        let m = f.metadata().ok()?;
+        return (m.ino() == md.ino() && m.dev() == md.dev() && on_readonly_mount(&f))
+            .then_some(path);
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(RO_VIEW_DIR)
+        .ok()?;
+    // O_EXCL: of two concurrent first runs, one makes the view, the other copies.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o500)
+        .open(&path)
+        .ok()?;
+    let src = format!("/proc/self/fd/{}", exe.as_raw_fd());
+    let ok = mount(
+        Some(src.as_str()),
+        &path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .is_ok()
+        && mount(
+            None::<&str>,
+            &path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .is_ok();
+    if !ok {
+        let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(&path);
+        return None;
+    }
+    Some(path)
+}
+
+/// CVE-2019-5736 defence: make sure the running binary cannot be written through
+/// `/proc/<pid>/exe` by anything in a container (the attack: a container entrypoint
+/// `#!/proc/self/exe` makes the kernel run *our* binary inside the container; the
+/// container then keeps `/proc/<pid>/exe` open and overwrites the host binary once
+/// it exits).
 ///
-/// Returns only when the binary is already the sealed copy (or on error).
+/// Nothing to do when the binary already sits on a read-only mount or is a sealed
+/// memfd. Otherwise re-exec through a read-only bind mount of itself under
+/// `/run/caisson-exe` (made once per binary version, as runc ≥ 1.2 protects itself
+/// with a read-only overlay), or — where mounting is not possible, e.g. rootless —
+/// through a sealed memfd copy (runc's original fix).
+///
+/// Returns only when the binary is protected (or on error).
 pub fn ensure_cloned_binary() -> Result<(), SysError> {
     use nix::fcntl::{FcntlArg, SealFlag};
     use nix::sys::memfd::{memfd_create, MFdFlags};
-    if exe_is_sealed_memfd() {
-        return Ok(());
-    }
     let mut exe = std::fs::File::open("/proc/self/exe").map_err(|source| SysError::Syscall {
         call: "open /proc/self/exe",
         source,
     })?;
+    if exe_is_sealed_memfd(&exe) || on_readonly_mount(&exe) {
+        return Ok(());
+    }
+    let (args, env) = argv_envp()?;
+    if let Some(view) = readonly_view(&exe) {
+        if let Ok(p) = std::ffi::CString::new(view.into_os_string().into_encoded_bytes()) {
+            let _ = nix::unistd::execve(&p, &args, &env);
+        }
+        // exec failed: fall back to the memfd copy below
+    }
     let memfd = memfd_create(
         c"caisson-runtime",
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
@@ -230,25 +329,6 @@ pub fn ensure_cloned_binary() -> Result<(), SysError> {
         call: "fcntl F_ADD_SEALS",
         source: e.into(),
     })?;
-    let args: Vec<std::ffi::CString> = std::env::args_os()
-        .map(|a| std::ffi::CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)))
-        .collect::<Result<_, _>>()
-        .map_err(|_| SysError::Syscall {
-            call: "argv",
-            source: io::Error::from(io::ErrorKind::InvalidInput),
-        })?;
-    let env: Vec<std::ffi::CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = std::os::unix::ffi::OsStringExt::into_vec(k);
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_encoded_bytes());
-            std::ffi::CString::new(kv)
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|_| SysError::Syscall {
-            call: "environ",
-            source: io::Error::from(io::ErrorKind::InvalidInput),
-        })?;
     let err = nix::unistd::fexecve(&mem, &args, &env).unwrap_err();
     Err(SysError::Syscall {
         call: "fexecve sealed runtime copy",
