@@ -1,151 +1,66 @@
 //! The cgroup v2 device controller: the kernel has no `devices.*` files on cgroup2;
-//! device access is decided by a `BPF_PROG_TYPE_CGROUP_DEVICE` program attached to
-//! the cgroup. We compile the OCI rules into such a program (as runc's devicefilter
-//! and crun's ebpf.c do) with the raw `bpf(2)` syscall — no libbpf.
+//! device access is decided by `BPF_PROG_TYPE_CGROUP_DEVICE` programs attached to the
+//! cgroup. [`compile`] turns the OCI rules into such a program (with the semantics of
+//! the v1 controller: later rules override earlier ones, default deny); this module
+//! loads and attaches it with the raw `bpf(2)` syscall — no libbpf. It holds every
+//! `unsafe` block of the crate.
 //!
-//! Semantics follow cgroup v1: rules apply in order and a later rule overrides an
-//! earlier one for what it matches, so the program tests the rules from last to first
-//! and the first match decides; nothing matched means deny.
+//! Programs are attached with `BPF_F_ALLOW_MULTI`: every program attached to the
+//! cgroup and its ancestors must allow an access. [`install`] replaces the programs
+//! attached earlier to the same cgroup (a second `set`), so rules can also loosen.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
-
+pub use crate::devices::{compile, Insn};
 use crate::CgroupError;
 
-/// One eBPF instruction (`struct bpf_insn`).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Insn {
-    code: u8,
-    regs: u8, // dst:4 (low), src:4 (high)
-    off: i16,
-    imm: i32,
-}
-
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: (src << 4) | (dst & 0x0f),
-        off,
-        imm,
-    }
-}
-
-// opcodes (linux/bpf_common.h, linux/bpf.h)
-const LDX_W_MEM: u8 = 0x61; // BPF_LDX | BPF_W | BPF_MEM
-const ALU64_AND_K: u8 = 0x57;
-const ALU64_RSH_K: u8 = 0x77;
-const ALU64_MOV_K: u8 = 0xb7;
-const ALU64_MOV_X: u8 = 0xbf;
-const JMP_JNE_K: u8 = 0x55;
-const JMP_EXIT: u8 = 0x95;
-
-const DEV_BLOCK: i32 = 1; // BPF_DEVCG_DEV_BLOCK
-const DEV_CHAR: i32 = 2; // BPF_DEVCG_DEV_CHAR
-const ACC_MKNOD: i32 = 1;
-const ACC_READ: i32 = 2;
-const ACC_WRITE: i32 = 4;
-
-fn access_bits(access: &str) -> i32 {
-    access.chars().fold(0, |a, c| {
-        a | match c {
-            'r' => ACC_READ,
-            'w' => ACC_WRITE,
-            'm' => ACC_MKNOD,
-            _ => 0,
-        }
-    })
-}
-
-/// Compile device rules to a program. Registers: r2 = type, r3 = access requested,
-/// r4 = major, r5 = minor (from `struct bpf_cgroup_dev_ctx { u32 access_type; u32
-/// major; u32 minor; }`, access_type = access << 16 | type).
-pub fn compile(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
-    let mut p = vec![
-        insn(LDX_W_MEM, 2, 1, 0, 0),
-        insn(ALU64_AND_K, 2, 0, 0, 0xffff),
-        insn(LDX_W_MEM, 3, 1, 0, 0),
-        insn(ALU64_RSH_K, 3, 0, 0, 16),
-        insn(LDX_W_MEM, 4, 1, 4, 0),
-        insn(LDX_W_MEM, 5, 1, 8, 0),
-    ];
-    for r in rules.iter().rev() {
-        let mut block: Vec<Insn> = Vec::new();
-        // Each check jumps to the end of this block when it does not match; the
-        // offsets are patched once the block length is known.
-        match r.typ() {
-            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => {
-                block.push(insn(JMP_JNE_K, 2, 0, 0, DEV_CHAR))
-            }
-            Some(LinuxDeviceType::B) => block.push(insn(JMP_JNE_K, 2, 0, 0, DEV_BLOCK)),
-            Some(LinuxDeviceType::P) => continue, // fifos are not device nodes
-            Some(LinuxDeviceType::A) | None => {}
-        }
-        let acc = access_bits(r.access().as_deref().unwrap_or("rwm"));
-        if acc != ACC_READ | ACC_WRITE | ACC_MKNOD {
-            // requested access must be a subset of the rule's
-            block.push(insn(ALU64_MOV_X, 6, 3, 0, 0));
-            block.push(insn(ALU64_AND_K, 6, 0, 0, !acc & 0x7));
-            block.push(insn(JMP_JNE_K, 6, 0, 0, 0));
-        }
-        if let Some(m) = r.major().filter(|m| *m >= 0) {
-            block.push(insn(
-                JMP_JNE_K,
-                4,
-                0,
-                0,
-                i32::try_from(m).unwrap_or(i32::MAX),
-            ));
-        }
-        if let Some(m) = r.minor().filter(|m| *m >= 0) {
-            block.push(insn(
-                JMP_JNE_K,
-                5,
-                0,
-                0,
-                i32::try_from(m).unwrap_or(i32::MAX),
-            ));
-        }
-        let unconditional = block.is_empty();
-        block.push(insn(ALU64_MOV_K, 0, 0, 0, i32::from(r.allow())));
-        block.push(insn(JMP_EXIT, 0, 0, 0, 0));
-        if unconditional {
-            // matches every access: earlier rules can never decide (and the verifier
-            // refuses unreachable instructions)
-            p.extend(block);
-            return p;
-        }
-        let len = block.len();
-        for (i, ins) in block.iter_mut().enumerate() {
-            if ins.code == JMP_JNE_K {
-                ins.off = i16::try_from(len - i - 1).expect("blocks are short");
-            }
-        }
-        p.extend(block);
-    }
-    p.push(insn(ALU64_MOV_K, 0, 0, 0, 0));
-    p.push(insn(JMP_EXIT, 0, 0, 0, 0));
-    p
-}
-
+// enum bpf_cmd
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_DETACH: libc::c_long = 9;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_PROG_QUERY: libc::c_long = 16;
+// enum bpf_prog_type, enum bpf_attach_type
 const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6;
+// attach flags
 const BPF_F_ALLOW_MULTI: u32 = 2;
+const BPF_F_REPLACE: u32 = 4;
 
-fn bpf_err(what: &'static str) -> CgroupError {
-    CgroupError::Bpf {
-        what,
-        source: std::io::Error::last_os_error(),
+/// `bpf(cmd, attr, size)`; `attr` must be the `union bpf_attr` member for `cmd`.
+///
+/// # Safety
+/// `attr` must point to a `#[repr(C)]` value laid out as the prefix of `union
+/// bpf_attr` that `cmd` reads, valid for reads (and writes, for commands that write
+/// results back) for the duration of the call, and every pointer it carries must be
+/// valid for what the kernel does with it.
+unsafe fn bpf<T>(cmd: libc::c_long, attr: *mut T) -> std::io::Result<libc::c_long> {
+    // SAFETY: forwarded from the caller's contract; the size passed is the size of
+    // the value `attr` points to, so the kernel reads/writes no more than that.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr, std::mem::size_of::<T>()) };
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
     }
 }
 
-/// Load `prog` into the kernel.
+/// Take ownership of an fd the kernel just returned.
+fn owned_fd(ret: libc::c_long) -> OwnedFd {
+    let fd = i32::try_from(ret).expect("the kernel returns fds as int");
+    // SAFETY: `fd` was just returned by a successful bpf(2) call that creates a new
+    // file descriptor; nothing else in the process knows or owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn raw(fd: BorrowedFd<'_>) -> u32 {
+    u32::try_from(fd.as_raw_fd()).expect("a valid fd is not negative")
+}
+
+/// Load `prog` into the kernel; on refusal the error carries the verifier's log.
 pub fn load(prog: &[Insn]) -> Result<OwnedFd, CgroupError> {
     #[repr(C)]
-    #[derive(Default)]
+    #[derive(Default, Clone, Copy)]
     struct ProgLoad {
         prog_type: u32,
         insn_cnt: u32,
@@ -160,126 +75,225 @@ pub fn load(prog: &[Insn]) -> Result<OwnedFd, CgroupError> {
         prog_ifindex: u32,
         expected_attach_type: u32,
     }
-    let license = c"Apache-2.0 OR GPL";
+    let license = c"Apache-2.0";
     let mut name = [0u8; 16];
     name[..14].copy_from_slice(b"caisson_device");
-    let attr = ProgLoad {
+    let insn_cnt = u32::try_from(prog.len()).map_err(|_| CgroupError::Bpf {
+        what: "load device program",
+        source: std::io::Error::from_raw_os_error(libc::E2BIG),
+    })?;
+    let mut attr = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-        insn_cnt: u32::try_from(prog.len()).expect("programs are small"),
+        insn_cnt,
         insns: prog.as_ptr() as u64,
         license: license.as_ptr() as u64,
         prog_name: name,
         ..Default::default()
     };
-    // SAFETY: `attr` is a properly laid out prefix of `union bpf_attr` for
-    // BPF_PROG_LOAD (#[repr(C)], unused fields zero); the pointers it carries (`prog`,
-    // `license`) stay valid for the duration of the call, and the kernel only reads
-    // them. The size passed is that of our struct.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            std::ptr::from_ref(&attr),
-            std::mem::size_of::<ProgLoad>(),
-        )
-    };
-    if fd < 0 {
-        let err = std::io::Error::last_os_error();
-        // Ask again with the verifier's log, so the error says why.
-        let mut log = vec![0u8; 16 * 1024];
-        let attr = ProgLoad {
-            log_level: 1,
-            log_size: u32::try_from(log.len()).expect("small"),
-            log_buf: log.as_mut_ptr() as u64,
-            ..attr
-        };
-        // SAFETY: as above; `log` is a writable buffer of `log_size` bytes that lives
-        // for the call.
-        let _ = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_PROG_LOAD,
-                std::ptr::from_ref(&attr),
-                std::mem::size_of::<ProgLoad>(),
-            )
-        };
-        let text = String::from_utf8_lossy(&log);
-        let text = text.trim_end_matches('\0').trim();
-        return Err(CgroupError::Bpf {
-            what: "load device program",
-            source: std::io::Error::new(err.kind(), format!("{err}; verifier: {text}")),
-        });
+    // SAFETY: `attr` is the BPF_PROG_LOAD member of `union bpf_attr` (#[repr(C)],
+    // fields in the kernel's order, unused ones zero). `insns` points to `insn_cnt`
+    // `struct bpf_insn`s (`Insn` is #[repr(C)] with the same 8-byte layout) and
+    // `license` to a NUL-terminated string; both borrowed for the whole call and
+    // only read by the kernel.
+    match unsafe { bpf(BPF_PROG_LOAD, &raw mut attr) } {
+        Ok(fd) => Ok(owned_fd(fd)),
+        Err(err) => {
+            // Ask again with the verifier's log, so the error says why.
+            let mut log = vec![0u8; 64 * 1024];
+            let mut again = ProgLoad {
+                log_level: 1,
+                log_size: u32::try_from(log.len()).expect("64 KiB fits u32"),
+                log_buf: log.as_mut_ptr() as u64,
+                ..attr
+            };
+            // SAFETY: as above; in addition `log_buf` points to `log_size` writable
+            // bytes that live (and are not otherwise accessed) for the whole call.
+            if let Ok(fd) = unsafe { bpf(BPF_PROG_LOAD, &raw mut again) } {
+                return Ok(owned_fd(fd)); // a transient failure
+            }
+            let text = String::from_utf8_lossy(&log);
+            let text = text.trim_end_matches('\0').trim();
+            let tail: String = {
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(8)..].join("; ")
+            };
+            Err(CgroupError::Bpf {
+                what: "load device program",
+                source: std::io::Error::new(
+                    err.kind(),
+                    format!("{}; verifier: {tail}", crate::os_message(&err)),
+                ),
+            })
+        }
     }
-    let fd = i32::try_from(fd).expect("fds fit in i32");
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `union bpf_attr` for BPF_PROG_ATTACH / BPF_PROG_DETACH.
+#[repr(C)]
+#[derive(Default)]
+struct Attach {
+    target_fd: u32,
+    attach_bpf_fd: u32,
+    attach_type: u32,
+    attach_flags: u32,
+    replace_bpf_fd: u32,
 }
 
 /// Attach a loaded device program to the cgroup directory `cgroup` (multi-attach:
 /// every attached program must allow an access, so adding one never loosens).
 pub fn attach(prog: BorrowedFd<'_>, cgroup: BorrowedFd<'_>) -> Result<(), CgroupError> {
-    #[repr(C)]
-    struct Attach {
-        target_fd: u32,
-        attach_bpf_fd: u32,
-        attach_type: u32,
-        attach_flags: u32,
-        replace_bpf_fd: u32,
-    }
-    let attr = Attach {
-        target_fd: u32::try_from(cgroup.as_raw_fd()).expect("valid fd"),
-        attach_bpf_fd: u32::try_from(prog.as_raw_fd()).expect("valid fd"),
+    let mut attr = Attach {
+        target_fd: raw(cgroup),
+        attach_bpf_fd: raw(prog),
         attach_type: BPF_CGROUP_DEVICE,
         attach_flags: BPF_F_ALLOW_MULTI,
         replace_bpf_fd: 0,
     };
-    // SAFETY: `attr` is the BPF_PROG_ATTACH prefix of `union bpf_attr`, valid for the
-    // call; it only carries integers (fds we hold open for the call's duration).
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_ATTACH,
-            std::ptr::from_ref(&attr),
-            std::mem::size_of::<Attach>(),
-        )
-    };
-    if ret < 0 {
-        return Err(bpf_err("attach device program"));
-    }
-    Ok(())
+    // SAFETY: `attr` is the BPF_PROG_ATTACH member of `union bpf_attr`, valid for the
+    // call; it carries only integers (fds borrowed, so open, for the call).
+    unsafe { bpf(BPF_PROG_ATTACH, &raw mut attr) }
+        .map(drop)
+        .map_err(|source| CgroupError::Bpf {
+            what: "attach device program",
+            source,
+        })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Atomically replace the attached program `old` by `prog` on `cgroup`.
+fn replace(
+    prog: BorrowedFd<'_>,
+    old: BorrowedFd<'_>,
+    cgroup: BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    let mut attr = Attach {
+        target_fd: raw(cgroup),
+        attach_bpf_fd: raw(prog),
+        attach_type: BPF_CGROUP_DEVICE,
+        attach_flags: BPF_F_ALLOW_MULTI | BPF_F_REPLACE,
+        replace_bpf_fd: raw(old),
+    };
+    // SAFETY: as in `attach`; `replace_bpf_fd` is another borrowed, open fd.
+    unsafe { bpf(BPF_PROG_ATTACH, &raw mut attr) }.map(drop)
+}
 
-    fn rule(
-        allow: bool,
-        typ: LinuxDeviceType,
-        major: Option<i64>,
-        minor: Option<i64>,
-        access: &str,
-    ) -> LinuxDeviceCgroup {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(allow);
-        r.set_typ(Some(typ));
-        r.set_major(major);
-        r.set_minor(minor);
-        r.set_access(Some(access.into()));
-        r
+/// Detach the device program `prog` from `cgroup`.
+pub fn detach(prog: BorrowedFd<'_>, cgroup: BorrowedFd<'_>) -> Result<(), CgroupError> {
+    let mut attr = Attach {
+        target_fd: raw(cgroup),
+        attach_bpf_fd: raw(prog),
+        attach_type: BPF_CGROUP_DEVICE,
+        ..Default::default()
+    };
+    // SAFETY: `attr` is the BPF_PROG_DETACH member of `union bpf_attr` (same layout
+    // as for attach), valid for the call; only integers (borrowed, open fds).
+    unsafe { bpf(BPF_PROG_DETACH, &raw mut attr) }
+        .map(drop)
+        .map_err(|source| CgroupError::Bpf {
+            what: "detach device program",
+            source,
+        })
+}
+
+/// Ids of the device programs attached directly to `cgroup` (not inherited ones).
+pub fn query(cgroup: BorrowedFd<'_>) -> Result<Vec<u32>, CgroupError> {
+    #[repr(C)]
+    struct Query {
+        target_fd: u32,
+        attach_type: u32,
+        query_flags: u32,
+        attach_flags: u32,
+        prog_ids: u64,
+        prog_cnt: u32,
+        _pad: u32,
     }
-
-    #[test]
-    fn jumps_land_inside_the_program() {
-        let p = compile(&[
-            rule(false, LinuxDeviceType::A, None, None, "rwm"),
-            rule(true, LinuxDeviceType::C, Some(1), Some(5), "rw"),
-        ]);
-        for (i, ins) in p.iter().enumerate() {
-            if ins.code == JMP_JNE_K {
-                assert!(i + 1 + usize::try_from(ins.off).unwrap() < p.len());
+    let mut cap = 16usize;
+    loop {
+        let mut ids = vec![0u32; cap];
+        let mut attr = Query {
+            target_fd: raw(cgroup),
+            attach_type: BPF_CGROUP_DEVICE,
+            query_flags: 0,
+            attach_flags: 0,
+            prog_ids: ids.as_mut_ptr() as u64,
+            prog_cnt: u32::try_from(cap).expect("small"),
+            _pad: 0,
+        };
+        // SAFETY: `attr` is the BPF_PROG_QUERY member of `union bpf_attr`, writable
+        // for the call (the kernel writes `attach_flags` and `prog_cnt` back);
+        // `prog_ids` points to `prog_cnt` writable u32s that live for the call.
+        match unsafe { bpf(BPF_PROG_QUERY, &raw mut attr) } {
+            Ok(_) => {
+                ids.truncate(usize::try_from(attr.prog_cnt).expect("u32 fits usize"));
+                return Ok(ids);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && cap < 4096 => cap *= 4,
+            Err(source) => {
+                return Err(CgroupError::Bpf {
+                    what: "query device programs",
+                    source,
+                })
             }
         }
-        assert_eq!(p.last().unwrap().code, JMP_EXIT);
     }
+}
+
+/// An fd for the loaded program with id `id`.
+pub fn prog_fd_by_id(id: u32) -> Result<OwnedFd, CgroupError> {
+    #[repr(C)]
+    struct GetFd {
+        prog_id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let mut attr = GetFd {
+        prog_id: id,
+        next_id: 0,
+        open_flags: 0,
+    };
+    // SAFETY: `attr` is the BPF_PROG_GET_FD_BY_ID member of `union bpf_attr`, valid
+    // for the call; integers only. On success the kernel returns a new fd.
+    unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &raw mut attr) }
+        .map(owned_fd)
+        .map_err(|source| CgroupError::Bpf {
+            what: "open device program by id",
+            source,
+        })
+}
+
+/// Make `prog` the device program of `cgroup`: attach it, and take off the device
+/// programs attached to `cgroup` before (a previous `set`). With exactly one old
+/// program it is swapped atomically (`BPF_F_REPLACE`); otherwise the new one is
+/// attached first, so there is no moment without a program (both apply meanwhile,
+/// which only denies more).
+pub fn install(prog: BorrowedFd<'_>, cgroup: BorrowedFd<'_>) -> Result<(), CgroupError> {
+    let old: Vec<OwnedFd> = query(cgroup)?
+        .into_iter()
+        .filter_map(|id| match prog_fd_by_id(id) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                // detached and freed meanwhile
+                tracing::debug!("device program {id}: {e}");
+                None
+            }
+        })
+        .collect();
+    if let [one] = old.as_slice() {
+        use std::os::fd::AsFd;
+        match replace(prog, one.as_fd(), cgroup) {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::debug!("BPF_F_REPLACE refused ({e}); attach, then detach"),
+        }
+    }
+    attach(prog, cgroup)?;
+    for fd in &old {
+        use std::os::fd::AsFd;
+        match detach(fd.as_fd(), cgroup) {
+            Ok(()) => {}
+            // already gone
+            Err(CgroupError::Bpf { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => {
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -1,156 +1,574 @@
 //! Real-kernel tests: cgroups are created, written, read back and removed on this
-//! host's own hierarchies (v1 hybrid here; the v2 device filter on the cgroup2 mount).
+//! host's own hierarchies (v1 or hybrid; the v2-only paths are tested inside the
+//! crate on the cgroup2 mount). They need root; a host they cannot run on fails them.
 #![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use caisson_cgroups::{create_manager, CgroupOptions, CgroupSetup};
+use caisson_cgroups::{create_manager, CgroupManager, CgroupOptions, CgroupSetup};
 use oci_spec::runtime::LinuxResources;
 
 fn resources(json: &str) -> LinuxResources {
     serde_json::from_str(json).unwrap()
 }
 
-#[test]
-fn v1_limits_are_written_read_back_and_removed() {
+/// (mount point, v1 controllers or the cgroup2 root's controllers, is cgroup2)
+fn mounts() -> Vec<(PathBuf, Vec<String>, bool)> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut out = Vec::new();
+    for l in mi.lines() {
+        let (pre, post) = l.split_once(" - ").unwrap();
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        let mp = PathBuf::from(pre[4]);
+        match post[0] {
+            "cgroup" => out.push((
+                mp,
+                post[2]
+                    .split(',')
+                    .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains('='))
+                    .map(String::from)
+                    .collect(),
+                false,
+            )),
+            "cgroup2" => {
+                let c = std::fs::read_to_string(mp.join("cgroup.controllers")).unwrap();
+                out.push((mp, c.split_whitespace().map(String::from).collect(), true));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The directory of `rel` in the (v1, else v2) hierarchy holding `ctrl`.
+fn dir_of(ctrl: &str, rel: &Path) -> (PathBuf, bool) {
+    let m = mounts();
+    let (mp, _, v2) = m
+        .iter()
+        .find(|(_, c, v2)| !v2 && c.iter().any(|c| c == ctrl))
+        .or_else(|| {
+            m.iter()
+                .find(|(_, c, v2)| *v2 && c.iter().any(|c| c == ctrl))
+        })
+        .unwrap_or_else(|| panic!("no {ctrl} controller on this host"));
+    (mp.join(rel.strip_prefix("/").unwrap_or(rel)), *v2)
+}
+
+fn read(ctrl: &str, rel: &Path, file: &str) -> String {
+    let p = dir_of(ctrl, rel).0.join(file);
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+fn rm_tree(dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for d in rd.flatten() {
+            if d.file_type().is_ok_and(|t| t.is_dir()) {
+                rm_tree(&d.path());
+            }
+        }
+    }
+    for _ in 0..100 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Kills the child and removes `top` (relative to every hierarchy) even when the
+/// test fails.
+struct Cleanup {
+    children: Vec<Child>,
+    tops: Vec<PathBuf>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for (mp, _, _) in mounts() {
+            for t in &self.tops {
+                rm_tree(&mp.join(t.strip_prefix("/").unwrap_or(t)));
+            }
+        }
+    }
+}
+
+fn manager(path: &Path) -> Box<dyn CgroupManager> {
+    create_manager(&CgroupOptions {
+        cgroups_path: Some(path),
+        container_id: "unused",
+        systemd: false,
+        rootless: false,
+    })
+    .unwrap()
+}
+
+fn assert_v1_host() {
     assert_ne!(
         caisson_cgroups::detect_setup(),
         CgroupSetup::Unified,
-        "this test is for v1/hybrid hosts"
+        "these tests need cgroup v1 hierarchies (legacy or hybrid host)"
     );
-    let rel = PathBuf::from(format!("/caisson-cgtest/v1-{}", std::process::id()));
-    let m = create_manager(&CgroupOptions {
-        cgroups_path: Some(&rel),
-        container_id: "x",
+}
+
+/// The whole disk the root file system is on, as `major:minor`.
+fn root_disk() -> String {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dev = mi
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .find(|f| f[4] == "/")
+        .map(|f| f[2].to_string())
+        .expect("a root mount");
+    let sys = std::fs::canonicalize(format!("/sys/dev/block/{dev}"))
+        .unwrap_or_else(|e| panic!("root file system on {dev}, not a block device: {e}"));
+    let disk = if sys.join("partition").exists() {
+        sys.parent().unwrap().to_path_buf()
+    } else {
+        sys
+    };
+    std::fs::read_to_string(disk.join("dev"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Huge page sizes of the kernel, as cgroup file names spell them (`2MB`).
+fn hugepage_sizes() -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir("/sys/kernel/mm/hugepages")
+        .unwrap()
+        .flatten()
+    {
+        let n = d.file_name().into_string().unwrap();
+        let kb: u64 = n
+            .strip_prefix("hugepages-")
+            .and_then(|s| s.strip_suffix("kB"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let name = if kb >= 1 << 20 {
+            format!("{}GB", kb >> 20)
+        } else if kb >= 1 << 10 {
+            format!("{}MB", kb >> 10)
+        } else {
+            format!("{kb}KB")
+        };
+        out.push((name, kb * 1024));
+    }
+    out
+}
+
+#[test]
+fn detect_setup_matches_mountinfo() {
+    let m = mounts();
+    let v1 = m.iter().any(|(_, _, v2)| !v2);
+    let v2 = m.iter().any(|(_, _, v2)| *v2);
+    let want = match (v1, v2) {
+        (true, true) => CgroupSetup::Hybrid,
+        (false, true) => CgroupSetup::Unified,
+        (true, false) => CgroupSetup::Legacy,
+        (false, false) => panic!("no cgroup mounted"),
+    };
+    assert_eq!(caisson_cgroups::detect_setup(), want);
+}
+
+#[test]
+fn v1_resources_are_written_read_back_frozen_and_removed() {
+    assert_v1_host();
+    let top = PathBuf::from(format!("/caisson-cgtest-v1res-{}", std::process::id()));
+    let rel = top.join("c");
+    let child = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut guard = Cleanup {
+        children: vec![child],
+        tops: vec![top.clone()],
+    };
+    let m = manager(&rel);
+    assert_eq!(m.path(), rel);
+    for (mp, _, _) in mounts() {
+        assert!(
+            !mp.join(top.strip_prefix("/").unwrap()).exists(),
+            "create_manager must create nothing"
+        );
+    }
+    m.apply(pid).unwrap();
+    // the process is in the cgroup of every hierarchy
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for l in cg.lines() {
+        assert!(l.ends_with(rel.to_str().unwrap()), "{l}");
+    }
+    assert_eq!(m.pids().unwrap(), vec![pid]);
+
+    // memory: limit, memsw, soft limit, swappiness, OOM killer
+    let memsw = dir_of("memory", &rel)
+        .0
+        .join("memory.memsw.limit_in_bytes")
+        .exists();
+    m.set(&resources(
+        r#"{"memory":{"limit":67108864,"swap":134217728,"reservation":33554432,"swappiness":10,"disableOOMKiller":true}}"#,
+    ))
+    .unwrap();
+    assert_eq!(read("memory", &rel, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(
+        read("memory", &rel, "memory.soft_limit_in_bytes"),
+        "33554432"
+    );
+    assert_eq!(read("memory", &rel, "memory.swappiness"), "10");
+    assert!(read("memory", &rel, "memory.oom_control").contains("oom_kill_disable 1"));
+    if memsw {
+        assert_eq!(
+            read("memory", &rel, "memory.memsw.limit_in_bytes"),
+            "134217728"
+        );
+        // growing past the current memsw needs memsw first; shrinking below the
+        // current limit needs the limit first
+        m.set(&resources(
+            r#"{"memory":{"limit":167772160,"swap":268435456}}"#,
+        ))
+        .unwrap();
+        assert_eq!(read("memory", &rel, "memory.limit_in_bytes"), "167772160");
+        assert_eq!(
+            read("memory", &rel, "memory.memsw.limit_in_bytes"),
+            "268435456"
+        );
+        m.set(&resources(
+            r#"{"memory":{"limit":33554432,"swap":50331648}}"#,
+        ))
+        .unwrap();
+        assert_eq!(read("memory", &rel, "memory.limit_in_bytes"), "33554432");
+        assert_eq!(
+            read("memory", &rel, "memory.memsw.limit_in_bytes"),
+            "50331648"
+        );
+    } else {
+        eprintln!("NOTE: no swap accounting on this kernel: memsw ordering not exercised");
+    }
+
+    // cpu and cpuset (cpus/mems copied into the new parents by apply)
+    m.set(&resources(
+        r#"{"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"}}"#,
+    ))
+    .unwrap();
+    assert_eq!(read("cpu", &rel, "cpu.shares"), "512");
+    assert_eq!(read("cpu", &rel, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read("cpu", &rel, "cpu.cfs_period_us"), "100000");
+    assert_eq!(read("cpuset", &rel, "cpuset.cpus"), "0");
+    assert_eq!(read("cpuset", &rel, "cpuset.mems"), "0");
+    assert_eq!(
+        read("cpuset", &top, "cpuset.cpus"),
+        read("cpuset", Path::new("/"), "cpuset.cpus")
+    );
+    m.set(&resources(r#"{"cpu":{"quota":20000,"period":50000}}"#))
+        .unwrap();
+    assert_eq!(read("cpu", &rel, "cpu.cfs_quota_us"), "20000");
+    assert_eq!(read("cpu", &rel, "cpu.cfs_period_us"), "50000");
+    if dir_of("cpu", &rel).0.join("cpu.idle").exists() {
+        m.set(&resources(r#"{"cpu":{"idle":1}}"#)).unwrap();
+        assert_eq!(read("cpu", &rel, "cpu.idle"), "1");
+    }
+
+    // pids: 0 (and -1) mean no limit
+    m.set(&resources(r#"{"pids":{"limit":17}}"#)).unwrap();
+    assert_eq!(read("pids", &rel, "pids.max"), "17");
+    m.set(&resources(r#"{"pids":{"limit":0}}"#)).unwrap();
+    assert_eq!(read("pids", &rel, "pids.max"), "max");
+
+    // blkio throttling on the root disk
+    let disk = root_disk();
+    let (maj, min) = disk.split_once(':').unwrap();
+    m.set(&resources(&format!(
+        r#"{{"blockIO":{{"throttleReadBpsDevice":[{{"major":{maj},"minor":{min},"rate":1048576}}],
+            "throttleWriteIOPSDevice":[{{"major":{maj},"minor":{min},"rate":300}}]}}}}"#
+    )))
+    .unwrap();
+    assert_eq!(
+        read("blkio", &rel, "blkio.throttle.read_bps_device"),
+        format!("{disk} 1048576")
+    );
+    assert_eq!(
+        read("blkio", &rel, "blkio.throttle.write_iops_device"),
+        format!("{disk} 300")
+    );
+
+    // hugetlb: on a hybrid host whose hugetlb is on the cgroup2 mount, v2 files
+    let sizes = hugepage_sizes();
+    assert!(
+        !sizes.is_empty(),
+        "no huge page sizes in /sys/kernel/mm/hugepages"
+    );
+    let limits: Vec<String> = sizes
+        .iter()
+        .map(|(n, b)| format!(r#"{{"pageSize":"{n}","limit":{}}}"#, 2 * b))
+        .collect();
+    m.set(&resources(&format!(
+        r#"{{"hugepageLimits":[{}]}}"#,
+        limits.join(",")
+    )))
+    .unwrap();
+    let (_, hv2) = dir_of("hugetlb", &rel);
+    for (n, b) in &sizes {
+        let f = if hv2 {
+            format!("hugetlb.{n}.max")
+        } else {
+            format!("hugetlb.{n}.limit_in_bytes")
+        };
+        assert_eq!(read("hugetlb", &rel, &f), (2 * b).to_string(), "{f}");
+    }
+    let e = m
+        .set(&resources(
+            r#"{"hugepageLimits":[{"pageSize":"3MB","limit":0}]}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("linux.resources.hugepageLimits[0].pageSize"),
+        "{e}"
+    );
+
+    // unified keys go to the cgroup2 directory; unknown ones are refused by name
+    if mounts().iter().any(|(_, _, v2)| *v2) {
+        m.set(&resources(r#"{"unified":{"cgroup.max.descendants":"5"}}"#))
+            .unwrap();
+        let (mp, _, _) = mounts().into_iter().find(|(_, _, v2)| *v2).unwrap();
+        let f = mp
+            .join(rel.strip_prefix("/").unwrap())
+            .join("cgroup.max.descendants");
+        assert_eq!(std::fs::read_to_string(f).unwrap().trim(), "5");
+        let e = m
+            .set(&resources(r#"{"unified":{"nonexistent.file":"1"}}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("linux.resources.unified.nonexistent.file"),
+            "{e}"
+        );
+    }
+
+    // net_cls: written where mounted; elsewhere an error naming the field (as runc)
+    let net = m.set(&resources(r#"{"network":{"classID":1048577}}"#));
+    if mounts()
+        .iter()
+        .any(|(_, c, v2)| !v2 && c.iter().any(|c| c == "net_cls"))
+    {
+        net.unwrap();
+        assert_eq!(read("net_cls", &rel, "net_cls.classid"), "1048577");
+    } else {
+        let e = net.unwrap_err().to_string();
+        assert!(e.contains("linux.resources.network.classID"), "{e}");
+    }
+
+    // invalid values are refused before any write, naming the field
+    let e = m
+        .set(&resources(r#"{"memory":{"limit":-5}}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("linux.resources.memory.limit"), "{e}");
+
+    // freeze waits for FROZEN; thaw for THAWED
+    m.freeze(true).unwrap();
+    assert_eq!(read("freezer", &rel, "freezer.state"), "FROZEN");
+    m.freeze(false).unwrap();
+    assert_eq!(read("freezer", &rel, "freezer.state"), "THAWED");
+
+    // remove: busy while the task lives (after the retries), gone after
+    let mut child = guard.children.pop().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    m.remove().unwrap();
+    for (mp, _, _) in mounts() {
+        let d = mp.join(rel.strip_prefix("/").unwrap());
+        assert!(!d.exists(), "{} left", d.display());
+    }
+    // removing again is fine
+    m.remove().unwrap();
+}
+
+/// A shell that waits for a line on stdin, then reports which device accesses work.
+const DEVICE_PROBE: &str = r#"read x
+r=""
+[ "$(head -c1 /dev/zero | wc -c)" = 1 ] && r="$r zero-r"
+(echo x > /dev/zero) && r="$r zero-w"
+(cat /dev/null) && r="$r null-r"
+(echo x > /dev/null) && r="$r null-w"
+(exec 3<>/dev/null) && r="$r null-rw"
+[ "$(head -c1 /dev/urandom | wc -c)" = 1 ] && r="$r urandom-r"
+echo "result:$r"
+"#;
+
+fn probe() -> Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(DEVICE_PROBE)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn probe_result(mut c: Child) -> String {
+    c.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = c.wait_with_output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    s.lines()
+        .find_map(|l| l.strip_prefix("result:"))
+        .unwrap_or_else(|| panic!("no result: {s} / {}", String::from_utf8_lossy(&out.stderr)))
+        .to_string()
+}
+
+#[test]
+fn v1_device_rules_are_written_in_order_and_enforced() {
+    assert_v1_host();
+    assert!(
+        mounts()
+            .iter()
+            .any(|(_, c, v2)| !v2 && c.iter().any(|c| c == "devices")),
+        "no v1 devices hierarchy"
+    );
+    let top = PathBuf::from(format!("/caisson-cgtest-v1dev-{}", std::process::id()));
+    let rel = top.join("c");
+    let _guard = Cleanup {
+        children: Vec::new(),
+        tops: vec![top],
+    };
+    let m = manager(&rel);
+    // (if the test fails before the probe runs, dropping it closes its stdin: it
+    // reads EOF and exits)
+    let sh = probe();
+    m.apply(i32::try_from(sh.id()).unwrap()).unwrap();
+    m.set(&resources(
+        r#"{"devices":[{"allow":false,"access":"rwm"},
+            {"allow":true,"type":"c","major":1,"minor":5,"access":"r"},
+            {"allow":true,"type":"c","major":1,"minor":3,"access":"rw"},
+            {"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]}"#,
+    ))
+    .unwrap();
+    let list = read("devices", &rel, "devices.list");
+    let mut lines: Vec<&str> = list.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["c 1:3 r", "c 1:5 r"]);
+    assert_eq!(probe_result(sh), " zero-r null-r");
+    m.remove().unwrap();
+    assert!(!dir_of("devices", &rel).0.exists());
+}
+
+#[test]
+fn relative_and_default_paths_are_below_the_callers_cgroup_in_each_hierarchy() {
+    assert_v1_host();
+    let name = format!("caisson-cgtest-rel-{}", std::process::id());
+    let id = format!("caisson-cgtest-id-{}", std::process::id());
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut tops = Vec::new();
+    for l in own.lines() {
+        let p = l.splitn(3, ':').nth(2).unwrap();
+        tops.push(PathBuf::from(p).join(&name));
+        tops.push(PathBuf::from(p).join(&id));
+    }
+    let mut guard = Cleanup {
+        children: Vec::new(),
+        tops,
+    };
+    let rel = create_manager(&CgroupOptions {
+        cgroups_path: Some(Path::new(&name)),
+        container_id: "unused",
         systemd: false,
         rootless: false,
     })
     .unwrap();
-    let mut child = Command::new("sleep").arg("30").spawn().unwrap();
-    let pid = i32::try_from(child.id()).unwrap();
-    m.apply(pid).unwrap();
-    m.set(&resources(r#"{"memory":{"limit":67108864},"pids":{"limit":17},"cpu":{"shares":512,"quota":50000,"period":100000},
-        "devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]}"#)).unwrap();
-    let read = |c: &str, f: &str| {
-        std::fs::read_to_string(
-            Path::new("/sys/fs/cgroup")
-                .join(c)
-                .join(rel.strip_prefix("/").unwrap())
-                .join(f),
-        )
-        .unwrap()
-    };
-    assert_eq!(read("memory", "memory.limit_in_bytes").trim(), "67108864");
-    assert_eq!(read("pids", "pids.max").trim(), "17");
-    assert_eq!(read("cpu", "cpu.shares").trim(), "512");
-    assert_eq!(read("cpu", "cpu.cfs_quota_us").trim(), "50000");
-    assert_eq!(read("devices", "devices.list").trim(), "c 1:3 rw");
-    assert_eq!(m.pids().unwrap(), vec![pid]);
-    m.freeze(true).unwrap();
-    assert!(
-        read("freezer", "freezer.state").trim() == "FROZEN"
-            || read("freezer", "freezer.state").trim() == "FREEZING"
+    let default = create_manager(&CgroupOptions {
+        cgroups_path: None,
+        container_id: &id,
+        systemd: false,
+        rootless: false,
+    })
+    .unwrap();
+    for (m, leaf) in [(rel, &name), (default, &id)] {
+        let child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        guard.children.push(child);
+        m.apply(pid).unwrap();
+        let theirs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        for (mine, its) in own.lines().zip(theirs.lines()) {
+            let (h, p) = mine.rsplit_once(':').unwrap();
+            let want = Path::new(p).join(leaf);
+            assert_eq!(its, format!("{h}:{}", want.display()), "own: {mine}");
+        }
+        let mut c = guard.children.pop().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+        m.remove().unwrap();
+    }
+}
+
+#[test]
+fn paths_are_cleaned_and_the_root_is_refused() {
+    let p = PathBuf::from(format!(
+        "/../../caisson-cgtest-clean-{}/./x/../y",
+        std::process::id()
+    ));
+    let m = manager(&p);
+    assert_eq!(
+        m.path(),
+        Path::new(&format!("/caisson-cgtest-clean-{}/y", std::process::id()))
     );
-    m.freeze(false).unwrap();
-    // requesting a controller the host lacks is an error naming the field
-    let e = m
-        .set(&resources(r#"{"network":{"classID":7}}"#))
+    for bad in ["/", "/..", "a/.."] {
+        let e = create_manager(&CgroupOptions {
+            cgroups_path: Some(Path::new(bad)),
+            container_id: "x",
+            systemd: false,
+            rootless: false,
+        })
         .unwrap_err()
         .to_string();
-    assert!(e.contains("linux.resources.network.classID"), "{e}");
-    child.kill().unwrap();
-    child.wait().unwrap();
-    m.remove().unwrap();
-    for c in ["memory", "pids", "cpu", "devices", "freezer"] {
-        assert!(
-            !Path::new("/sys/fs/cgroup")
-                .join(c)
-                .join(rel.strip_prefix("/").unwrap())
-                .exists(),
-            "{c} left"
-        );
+        assert!(e.contains("linux.cgroupsPath"), "{bad}: {e}");
     }
-    for c in [
-        "memory", "pids", "cpu", "devices", "freezer", "blkio", "cpuset", "systemd", "unified",
-    ] {
-        let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(c).join("caisson-cgtest"));
-    }
-}
-
-#[test]
-fn v2_device_program_denies_what_the_rules_deny() {
-    let unified = Path::new("/sys/fs/cgroup/unified");
-    assert!(
-        unified.join("cgroup.procs").exists(),
-        "needs a cgroup2 mount at {}",
-        unified.display()
-    );
-    let dir = unified.join(format!("caisson-bpftest-{}", std::process::id()));
-    std::fs::create_dir(&dir).unwrap();
-    struct Cleanup(PathBuf);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir(&self.0);
-        }
-    }
-    let _c = Cleanup(dir.clone());
-    let rules: Vec<oci_spec::runtime::LinuxDeviceCgroup> = serde_json::from_str(
-        r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":1,"minor":5,"access":"rw"},{"allow":true,"type":"c","major":1,"minor":3,"access":"r"}]"#,
-    ).unwrap();
-    let prog = caisson_cgroups::bpf::load(&caisson_cgroups::bpf::compile(&rules)).unwrap();
-    let cg = std::fs::File::open(&dir).unwrap();
-    use std::os::fd::AsFd;
-    caisson_cgroups::bpf::attach(prog.as_fd(), cg.as_fd()).unwrap();
-    let mut sh = Command::new("sh")
-        .arg("-c")
-        .arg("read x; exec 2>/dev/zero; [ \"$(head -c1 /dev/zero | wc -c)\" = 1 ] && echo zero-ok; \
-              if (echo x > /dev/null); then echo null-write-ok; fi; cat /dev/null && echo null-read-ok; \
-              [ \"$(head -c1 /dev/urandom | wc -c)\" = 1 ] && echo urandom-ok; exit 0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::fs::write(dir.join("cgroup.procs"), sh.id().to_string()).unwrap();
-    sh.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let out = sh.wait_with_output().unwrap();
-    let out = String::from_utf8_lossy(&out.stdout);
-    assert!(out.contains("zero-ok"), "{out}");
-    assert!(out.contains("null-read-ok"), "{out}");
-    assert!(
-        !out.contains("null-write-ok"),
-        "write to /dev/null should be denied: {out}"
-    );
-    assert!(
-        !out.contains("urandom-ok"),
-        "/dev/urandom should be denied: {out}"
-    );
-}
-
-#[test]
-fn systemd_without_systemd_is_a_clear_error() {
-    let p = PathBuf::from("system.slice:caisson:x");
     let e = create_manager(&CgroupOptions {
-        cgroups_path: Some(&p),
-        container_id: "x",
-        systemd: true,
+        cgroups_path: None,
+        container_id: "..",
+        systemd: false,
         rootless: false,
     })
     .unwrap_err()
     .to_string();
-    if Path::new("/run/systemd/system").exists() {
-        return; // a systemd host: nothing to check here
-    }
-    assert!(e.contains("not running systemd"), "{e}");
-    let bad = PathBuf::from("/not/slice/form");
-    let e = create_manager(&CgroupOptions {
-        cgroups_path: Some(&bad),
+    assert!(e.contains("container id"), "{e}");
+}
+
+#[test]
+fn systemd_paths_are_checked() {
+    let opts = |p: &'static str| CgroupOptions {
+        cgroups_path: Some(Path::new(p)),
         container_id: "x",
         systemd: true,
         rootless: false,
-    })
-    .unwrap_err()
-    .to_string();
+    };
+    let e = create_manager(&opts("/not/slice/form"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("linux.cgroupsPath"), "{e}");
+    assert!(e.contains("slice:prefix:name"), "{e}");
+    let r = create_manager(&opts("system.slice:caisson:x"));
+    if Path::new("/run/systemd/system").exists() {
+        assert_eq!(
+            r.unwrap().path(),
+            Path::new("/system.slice/caisson-x.scope")
+        );
+        let e = create_manager(&opts("bad--name.slice:p:x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("linux.cgroupsPath"), "{e}");
+    } else {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("not running systemd"), "{e}");
+        assert!(e.contains("--systemd-cgroup"), "{e}");
+    }
 }

@@ -126,7 +126,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         .as_ref()
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.listener_path().clone());
-    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    // No cgroupsPath: an explicit absolute default, so that every later command
+    // (delete, kill --all, ps — possibly run by another process in another cgroup)
+    // resolves the very same cgroup.
+    let cgroups_path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .or_else(|| (!opts.systemd_cgroup).then(|| PathBuf::from("/caisson").join(&opts.id)));
     let mut state = State {
         oci_version: state::OCI_VERSION.into(),
         id: opts.id.clone(),

@@ -619,15 +619,40 @@ impl RootfsSetup<'_> {
             let sub = dest.join(name);
             let t = mkdir_all_in_root(root, &sub, false)
                 .map_err(|e| mount_err("create mount point", &sub, e))?;
-            let src = mp.join(rel.strip_prefix("/").unwrap_or(rel));
-            mount(
-                Some(&src),
-                &fd_path(t.as_fd()),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(|e| mount_err(&format!("bind {} to", src.display()), &sub, e))?;
+            if self.new_cgroupns {
+                // Inside the container's cgroup namespace a fresh mount of the
+                // hierarchy shows exactly the container's cgroup as its root.
+                let (fstype, data) = if key.is_empty() {
+                    ("cgroup2", String::new())
+                } else if let Some(named) = key.strip_prefix("name=") {
+                    ("cgroup", format!("none,name={named}"))
+                } else {
+                    ("cgroup", key.clone())
+                };
+                mount(
+                    Some(fstype),
+                    &fd_path(t.as_fd()),
+                    Some(fstype),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                    if data.is_empty() {
+                        None
+                    } else {
+                        Some(data.as_str())
+                    },
+                )
+                .map_err(|e| mount_err(&format!("mount {fstype} ({key}) on"), &sub, e))?;
+            } else {
+                // No cgroup namespace: /proc/self/cgroup names our real cgroup; bind it.
+                let src = mp.join(rel.strip_prefix("/").unwrap_or(rel));
+                mount(
+                    Some(&src),
+                    &fd_path(t.as_fd()),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .map_err(|e| mount_err(&format!("bind {} to", src.display()), &sub, e))?;
+            }
             let m = open_in_root(root, &sub, OFlag::O_PATH)
                 .map_err(|e| mount_err("reopen", &sub, e))?;
             bind_remount(

@@ -316,12 +316,21 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
                 "not set: nothing to start",
             ));
         };
-        if let Some(h) = spec.hooks() {
-            let json = serde_json::to_vec(&st.oci(crate::state::Status::Created))
-                .expect("state serialises");
-            crate::hooks::run_hooks("startContainer", h.start_container().as_ref(), &json)?;
-        }
-        return do_exec(a, p, &exe);
+        // From here on nobody listens on the sync channel (`create` has exited):
+        // a failure is reported on the container's stderr, with a shell's exit code.
+        let started = (|| {
+            if let Some(h) = spec.hooks() {
+                let json = serde_json::to_vec(&st.oci(crate::state::Status::Created))
+                    .expect("state serialises");
+                crate::hooks::run_hooks("startContainer", h.start_container().as_ref(), &json)?;
+            }
+            do_exec(a, p, &exe)
+        })();
+        // `Never` is uninhabited: this is the only outcome.
+        let Err(e) = started;
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "caisson-runtime: container init: {e}");
+        caisson_sys::exit_now(127);
     }
     // exec: the mount namespace join put us at the container's root.
     let _ = nix::unistd::chdir("/");
