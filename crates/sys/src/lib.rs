@@ -235,24 +235,33 @@ fn readonly_view(exe: &std::fs::File) -> Option<std::path::PathBuf> {
         md.mtime(),
         md.size()
     ));
-    if let Ok(f) = std::fs::File::open(&path) {
+    let valid = |f: &std::fs::File| {
+        f.metadata()
+            .is_ok_and(|m| m.ino() == md.ino() && m.dev() == md.dev())
+            && on_readonly_mount(f)
+    };
+    match std::fs::File::open(&path) {
         // only trust it if it is our binary behind a read-only mount
-        let m = f.metadata().ok()?;
-        return (m.ino() == md.ino() && m.dev() == md.dev() && on_readonly_mount(&f))
-            .then_some(path);
+        Ok(f) if valid(&f) => return Some(path),
+        // An empty placeholder: made by a run whose mount stayed in a private mount
+        // namespace (or that died half-way). Mount over it here.
+        Ok(f) if f.metadata().is_ok_and(|m| m.len() == 0 && m.is_file()) => {}
+        Ok(_) => return None,
+        Err(_) => {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(RO_VIEW_DIR)
+                .ok()?;
+            // O_EXCL: of two concurrent first runs, one makes the view, the other copies.
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o500)
+                .open(&path)
+                .ok()?;
+        }
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(RO_VIEW_DIR)
-        .ok()?;
-    // O_EXCL: of two concurrent first runs, one makes the view, the other copies.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o500)
-        .open(&path)
-        .ok()?;
     let src = format!("/proc/self/fd/{}", exe.as_raw_fd());
     let ok = mount(
         Some(src.as_str()),
@@ -272,7 +281,6 @@ fn readonly_view(exe: &std::fs::File) -> Option<std::path::PathBuf> {
         .is_ok();
     if !ok {
         let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
-        let _ = std::fs::remove_file(&path);
         return None;
     }
     Some(path)
