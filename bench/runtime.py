@@ -122,7 +122,10 @@ def main():
     ap.add_argument("--markdown", help="append a results table to this file")
     args = ap.parse_args()
     in_private_ns()
-    ours = os.path.join(REPO, "target/release/caisson-runtime")
+    # the shipped (static) build, from scripts/build-runtime.sh
+    ours = os.environ.get("CAISSON_RUNTIME") or subprocess.run(
+        ["bash", os.path.join(REPO, "scripts/build-runtime.sh")], check=True,
+        stdout=subprocess.PIPE, text=True).stdout.strip()
     runtimes = [("caisson-runtime", ours), ("crun", shutil.which("crun")), ("runc", shutil.which("runc"))]
     missing = [n for n, b in runtimes if not b or not os.path.exists(b)]
     if missing:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 echo "== building caisson (release)"
 cargo build --release --workspace --locked -q
-RT=${CARGO_TARGET_DIR:-$(pwd)/target}/release/caisson-runtime
+RT=$(bash scripts/build-runtime.sh)
 D=${DEMO_DIR:-/tmp/caisson-demo}
 rm -rf "$D"; mkdir -p "$D/bundle/rootfs"/{bin,etc,tmp,proc,sys,dev}
 cp /bin/busybox "$D/bundle/rootfs/bin/"

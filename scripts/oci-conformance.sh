@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${1:-$(cd .. && pwd)/shared}
-RT=${CARGO_TARGET_DIR:-$(pwd)/target}/release/caisson-runtime
+RT=${RT:-${CARGO_TARGET_DIR:-$(pwd)/target}/release/caisson-runtime}
 W=${WORKDIR:-/tmp/caisson-oci-validation}
 LOGS=$W/logs
 [ -x "$RT" ] || { echo "build first: $RT missing"; exit 2; }

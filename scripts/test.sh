@@ -9,6 +9,8 @@ bash scripts/deps.sh || exit 1
 set -e
 echo "== build"
 cargo build --release --workspace --locked
+RT_STATIC=$(bash scripts/build-runtime.sh)
+echo "shipped runtime (static): $RT_STATIC"
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
@@ -16,7 +18,7 @@ echo "== unit and integration tests"
 cargo test --release --workspace --locked 2>&1 | tee /tmp/caisson-cargo-test.log
 set +e
 echo "== OCI runtime validation suite (caisson-runtime vs crun, same machine, same run)"
-bash scripts/oci-conformance.sh "$SHARED"
+RT=$RT_STATIC bash scripts/oci-conformance.sh "$SHARED"
 rc=$?
 passed=$(grep -h '^test result:' /tmp/caisson-cargo-test.log | awk '{s+=$4} END{print s+0}')
 failed=$(grep -h '^test result:' /tmp/caisson-cargo-test.log | awk '{s+=$6} END{print s+0}')
