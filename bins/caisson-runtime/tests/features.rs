@@ -100,3 +100,87 @@ fn no_pivot_runs_chrooted_in_the_rootfs() {
     assert_eq!(stdout(&o).trim(), "in-rootfs");
     assert_no_leaks(&env, &id, &env.bundle.to_string_lossy());
 }
+
+/// SCMP_ACT_NOTIFY through the runtime: the listener at `listenerPath` receives the
+/// container process state with the notify fd (as runc sends it), and its answer is
+/// what the container's syscall returns.
+#[test]
+fn seccomp_notify_reaches_the_listener_and_its_answer_counts() {
+    use std::os::fd::{AsFd, OwnedFd};
+    let id = format!("notify-{}", std::process::id());
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock = sock_dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let mut cfg = config(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/refused; echo rc=$?; test -d /tmp/refused && echo EXISTS || echo absent",
+        ],
+    );
+    cfg["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock.to_str().unwrap(),
+        "listenerMetadata": "caisson-test",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let env = Env::new(&cfg);
+    let agent = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<UnixAddr>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let mut fds = Vec::new();
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(r) = c {
+                fds.extend(r);
+            }
+        }
+        let len = msg.bytes;
+        assert_eq!(fds.len(), 1);
+        // SAFETY: the kernel just installed this fd for this message; we own it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        let state: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        let mut pfd = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        assert_eq!(
+            nix::poll::poll(&mut pfd, 10_000u16).unwrap(),
+            1,
+            "no notification within 10 s"
+        );
+        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        let name = req.data.syscall.get_name().unwrap();
+        libseccomp::ScmpNotifResp::new_error(
+            req.id,
+            -libc::EROFS,
+            libseccomp::ScmpNotifRespFlags::empty(),
+        )
+        .respond(fd.as_raw_fd())
+        .unwrap();
+        (state, name)
+    });
+    let o = env.rt(&["run", &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (state, name) = agent.join().unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "caisson-test");
+    assert_eq!(state["state"]["id"], id.as_str());
+    assert!(name == "mkdir" || name == "mkdirat", "{name}");
+    let out = stdout(&o);
+    assert!(
+        out.contains("rc=1") && out.contains("absent"),
+        "the listener's EROFS must reach mkdir: {out}"
+    );
+    assert_no_leaks(&env, &id, &env.bundle.to_string_lossy());
+}
