@@ -218,6 +218,36 @@ fn systemd_path(o: &CgroupOptions<'_>) -> Result<PathBuf, CgroupError> {
     Ok(slice_path.join(unit))
 }
 
+/// A mounted cgroup hierarchy, as a container's `cgroup` mount needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountedHierarchy {
+    /// Mount point.
+    pub mount: PathBuf,
+    /// v1: the hierarchy's controllers (`cpu`, `cpuacct`, `name=systemd`, ...);
+    /// v2: the controllers available at the mount's root.
+    pub controllers: Vec<String>,
+    /// A cgroup2 mount.
+    pub v2: bool,
+    /// This process's cgroup in the hierarchy, relative to the mount point (`None`
+    /// when the process is not in it).
+    pub own: Option<PathBuf>,
+}
+
+/// Every cgroup hierarchy mounted in this mount namespace, with this process's cgroup
+/// in each (one parser of mountinfo and /proc/self/cgroup for the whole project).
+pub fn mounted_hierarchies() -> Result<Vec<MountedHierarchy>, CgroupError> {
+    let own = mounts::own_cgroups()?;
+    Ok(mounts::hierarchies()?
+        .into_iter()
+        .map(|h| MountedHierarchy {
+            own: mounts::own_in(&h, &own),
+            mount: h.mount,
+            controllers: h.controllers,
+            v2: h.v2,
+        })
+        .collect())
+}
+
 /// Pure: check the options and pick the manager for this host. Creates nothing.
 pub fn create_manager(o: &CgroupOptions<'_>) -> Result<Box<dyn CgroupManager>, CgroupError> {
     enum Target {

@@ -283,73 +283,6 @@ pub fn bind_remount(fd: BorrowedFd<'_>, flags: MsFlags, cleared: MsFlags) -> nix
     )
 }
 
-/// What the container setup needs to know about the host's cgroups, for `cgroup` mounts.
-#[derive(Debug, Default)]
-pub struct CgroupMountInfo {
-    /// (mount point, controllers joined by ',' or "" for cgroup2, relative path of our
-    /// cgroup in that hierarchy)
-    pub hierarchies: Vec<(PathBuf, String, PathBuf)>,
-}
-
-/// Read the hierarchies of this process from /proc/self/mountinfo and /proc/self/cgroup.
-pub fn cgroup_mount_info() -> CgroupMountInfo {
-    let mut own: Vec<(String, PathBuf)> = Vec::new();
-    if let Ok(s) = std::fs::read_to_string("/proc/self/cgroup") {
-        for line in s.lines() {
-            let mut it = line.splitn(3, ':');
-            let (_, ctrl, path) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or("/"));
-            own.push((ctrl.to_string(), PathBuf::from(path)));
-        }
-    }
-    let mut info = CgroupMountInfo::default();
-    let Ok(mi) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return info;
-    };
-    for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
-            continue;
-        }
-        let (root, mp, fstype) = (pre[3], pre[4], post[0]);
-        let key = match fstype {
-            "cgroup2" => String::new(),
-            "cgroup" => {
-                let mut ctrls: Vec<&str> = post[2]
-                    .split(',')
-                    .filter(|o| {
-                        !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime")
-                            && !o.starts_with("release_agent")
-                            && *o != "xattr"
-                            && *o != "clone_children"
-                            && *o != "cpuset_v2_mode"
-                    })
-                    .collect();
-                ctrls.sort_unstable();
-                ctrls.join(",")
-            }
-            _ => continue,
-        };
-        // match /proc/self/cgroup entries: "name=systemd" for named hierarchies.
-        let rel = own
-            .iter()
-            .find(|(c, _)| {
-                let mut cs: Vec<&str> = c.split(',').collect();
-                cs.sort_unstable();
-                cs.join(",") == key
-            })
-            .map(|(_, p)| p.clone())
-            .unwrap_or_else(|| PathBuf::from("/"));
-        // relative to the mount's own root
-        let rel = rel.strip_prefix(root).map(Path::to_path_buf).unwrap_or(rel);
-        info.hierarchies.push((PathBuf::from(mp), key, rel));
-    }
-    info
-}
-
 /// The rootfs setup of one container.
 pub struct RootfsSetup<'a> {
     /// The spec.
@@ -564,14 +497,16 @@ impl RootfsSetup<'_> {
     fn mount_cgroup(&self, root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
         let target = mkdir_all_in_root(root, dest, false)
             .map_err(|e| mount_err("create mount point", dest, e))?;
-        let info = cgroup_mount_info();
+        let hierarchies = caisson_cgroups::mounted_hierarchies()?;
         let flags = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
         let ro = flags.contains(MsFlags::MS_RDONLY);
-        let unified_root = info
-            .hierarchies
+        // host path of our own cgroup in a hierarchy
+        let own_dir =
+            |h: &caisson_cgroups::MountedHierarchy| h.mount.join(h.own.clone().unwrap_or_default());
+        let unified_root = hierarchies
             .iter()
-            .find(|(mp, key, _)| key.is_empty() && mp == Path::new("/sys/fs/cgroup"));
-        if let Some((mp, _, rel)) = unified_root {
+            .find(|h| h.v2 && h.mount == Path::new("/sys/fs/cgroup"));
+        if let Some(h) = unified_root {
             if self.new_cgroupns {
                 mount(
                     Some("cgroup2"),
@@ -582,7 +517,7 @@ impl RootfsSetup<'_> {
                 )
                 .map_err(|e| mount_err("mount cgroup2 on", dest, e))?;
             } else {
-                let src = mp.join(rel.strip_prefix("/").unwrap_or(rel));
+                let src = own_dir(h);
                 mount(
                     Some(&src),
                     &fd_path(target.as_fd()),
@@ -611,11 +546,18 @@ impl RootfsSetup<'_> {
             Some("mode=755"),
         )
         .map_err(|e| mount_err("mount cgroup tmpfs on", dest, e))?;
-        for (mp, key, rel) in &info.hierarchies {
-            if !mp.starts_with("/sys/fs/cgroup") {
+        for h in &hierarchies {
+            if !h.mount.starts_with("/sys/fs/cgroup") {
                 continue;
             }
-            let Some(name) = mp.file_name() else { continue };
+            let Some(name) = h.mount.file_name() else {
+                continue;
+            };
+            let key = if h.v2 {
+                String::new()
+            } else {
+                h.controllers.join(",")
+            };
             let sub = dest.join(name);
             let t = mkdir_all_in_root(root, &sub, false)
                 .map_err(|e| mount_err("create mount point", &sub, e))?;
@@ -643,7 +585,7 @@ impl RootfsSetup<'_> {
                 .map_err(|e| mount_err(&format!("mount {fstype} ({key}) on"), &sub, e))?;
             } else {
                 // No cgroup namespace: /proc/self/cgroup names our real cgroup; bind it.
-                let src = mp.join(rel.strip_prefix("/").unwrap_or(rel));
+                let src = own_dir(h);
                 mount(
                     Some(&src),
                     &fd_path(t.as_fd()),
