@@ -401,13 +401,6 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::rename(&tmp, &abs).map_err(|e| ContainerError::io("rename", &abs, e))
 }
 
-impl Created {
-    /// Release the lock (the state dir stays).
-    pub fn into_parts(self) -> (i32, State) {
-        (self.pid, self.state)
-    }
-}
-
 /// `start`: let the created container's init exec the user process.
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
@@ -845,10 +838,7 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
     let args = process::ChildArgs {
         spec: &spec,
         process: Some(process),
-        role: process::Role::Exec {
-            init_pid: pid,
-            join,
-        },
+        role: process::Role::Exec { join },
         seccomp: seccomp.as_ref(),
         preserve_fds,
         extra_env,

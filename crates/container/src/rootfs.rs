@@ -886,11 +886,6 @@ pub fn apply_sysctls(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-/// True if `p` consists only of bytes acceptable in a path given to the kernel.
-pub fn has_nul(p: &Path) -> bool {
-    p.as_os_str().as_bytes().contains(&0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

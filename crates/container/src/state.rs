@@ -29,8 +29,6 @@ pub enum Status {
     Created,
     /// The user process runs.
     Running,
-    /// Frozen.
-    Paused,
     /// The process has exited.
     Stopped,
 }
@@ -42,7 +40,6 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
-            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }

@@ -344,16 +344,6 @@ pub fn ensure_cloned_binary() -> Result<(), SysError> {
     })
 }
 
-/// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal on `fd` our controlling terminal.
-pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> Result<(), SysError> {
-    // SAFETY: integer arguments only.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
-    if ret < 0 {
-        return Err(last_err("ioctl TIOCSCTTY"));
-    }
-    Ok(())
-}
-
 /// `execvpe`-like exec with an explicit environment; never returns on success.
 pub fn execve(path: &CStr, args: &[std::ffi::CString], env: &[std::ffi::CString]) -> SysError {
     let err = nix::unistd::execve(path, args, env).unwrap_err();

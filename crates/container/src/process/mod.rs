@@ -52,8 +52,6 @@ pub enum Role<'a> {
     },
     /// A process joining a running container (`exec`).
     Exec {
-        /// Host pid of the container init, whose namespaces are joined.
-        init_pid: i32,
         /// Namespaces of the container to join, with user first.
         join: Vec<(LinuxNamespaceType, PathBuf)>,
     },
@@ -211,7 +209,7 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
                     .map_err(nix_err("unshare cgroup namespace"))?;
             }
         }
-        Role::Exec { join, .. } => {
+        Role::Exec { join } => {
             join_all(join)?;
             if join.iter().any(|(t, _)| *t == LinuxNamespaceType::User) {
                 become_root_in_userns()?;
