@@ -61,10 +61,6 @@ fn rootless(opts: &GlobalOpts) -> bool {
 }
 
 fn create_options(opts: &GlobalOpts, a: &CreateArgs) -> Result<container::CreateOptions> {
-    if a.console_socket.is_some() {
-        // Terminals arrive with the client-integration work (issue 3); refuse clearly.
-        bail!("--console-socket: terminals are not supported yet by caisson-runtime");
-    }
     Ok(container::CreateOptions {
         root: opts.root.clone(),
         id: a.id.clone(),
@@ -74,6 +70,7 @@ fn create_options(opts: &GlobalOpts, a: &CreateArgs) -> Result<container::Create
         preserve_fds: a.preserve_fds,
         systemd_cgroup: opts.systemd_cgroup,
         rootless: rootless(opts),
+        console_socket: a.console_socket.clone(),
     })
 }
 
@@ -159,9 +156,6 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
 }
 
 fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
-    if a.tty || a.console_socket.is_some() {
-        bail!("--tty/--console-socket: terminals are not supported yet by caisson-runtime");
-    }
     let process: oci_spec::runtime::Process = if let Some(p) = &a.process {
         let raw = std::fs::read(p).with_context(|| format!("read {}", p.display()))?;
         let de = &mut serde_json::Deserializer::from_slice(&raw);
@@ -175,7 +169,7 @@ fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
         drop(dir);
         let mut p = spec.process().clone().unwrap_or_default();
         p.set_args(Some(a.command.clone()));
-        p.set_terminal(Some(false));
+        p.set_terminal(Some(a.tty));
         let mut env = p.env().clone().unwrap_or_default();
         env.extend(a.env.iter().cloned());
         p.set_env(Some(env));
@@ -241,6 +235,7 @@ fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
         pid_file: a.pid_file.clone(),
         detach: a.detach,
         preserve_fds: a.preserve_fds,
+        console_socket: a.console_socket.clone(),
     };
     Ok(container::exec(&o, &process)?)
 }

@@ -8,6 +8,7 @@
 
 pub mod caps;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod hooks;
 pub mod lsm;
@@ -45,6 +46,8 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// `--rootless`.
     pub rootless: bool,
+    /// `--console-socket`: where the pty master goes when `process.terminal` is true.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// A container whose init was created (returned by [`create`]).
@@ -111,6 +114,50 @@ fn test_stop_at(step: &str) {
 /// `create`: set the container up and leave its init waiting for `start`.
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     let bundle = config::load_bundle(&opts.bundle)?;
+    let console = console_for(&bundle.spec, opts.console_socket.as_deref(), true)?;
+    create_bundle(opts, &bundle, console.as_ref().map(AsFd::as_fd))
+}
+
+/// The console socket for a process: connected when `terminal` is set and a path
+/// was given; an error (as runc's) when the two disagree. `None` with a terminal
+/// only when `detached` is false (the caller then relays the terminal itself).
+fn console_for(
+    spec: &Spec,
+    path: Option<&Path>,
+    detached: bool,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal() == Some(true));
+    console_for_process(terminal, path, detached)
+}
+
+fn console_for_process(
+    terminal: bool,
+    path: Option<&Path>,
+    detached: bool,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    match (terminal, path) {
+        (true, Some(p)) => Ok(Some(console::connect(p)?)),
+        (true, None) if detached => Err(ContainerError::config(
+            "process.terminal",
+            "is true: a detached container needs --console-socket to hand the terminal to",
+        )),
+        (true, None) => Ok(None),
+        (false, Some(_)) => Err(ContainerError::config(
+            "process.terminal",
+            "is false: --console-socket can only be used with a terminal",
+        )),
+        (false, None) => Ok(None),
+    }
+}
+
+fn create_bundle(
+    opts: &CreateOptions,
+    bundle: &config::Bundle,
+    console: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Created> {
     let spec = &bundle.spec;
     // A config without `process` may be created (the OCI spec allows it); `start`
     // then fails and stops the container.
@@ -200,6 +247,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         seccomp: seccomp.as_ref(),
         preserve_fds,
         extra_env,
+        console: console.map(|c| std::os::fd::AsRawFd::as_raw_fd(&c)),
     };
     let pid = process::spawn(process::clone_flags(spec), &args, child_end)?;
     guard.pid = pid;
@@ -549,7 +597,19 @@ fn wait_child(pid: i32) -> Result<i32> {
 /// `run`: create + start; unless `detach`, wait for the container to exit, delete
 /// it, and return its exit code.
 pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
-    let created = create(opts)?;
+    let bundle = config::load_bundle(&opts.bundle)?;
+    let mut console = console_for(&bundle.spec, opts.console_socket.as_deref(), detach)?;
+    // A foreground terminal without a console socket: we hold the terminal.
+    let relay_end = match (&console, bundle.spec.process().as_ref()) {
+        (None, Some(p)) if p.terminal() == Some(true) => {
+            let (ours, theirs) = console::private_pair()?;
+            console = Some(theirs);
+            Some(ours)
+        }
+        _ => None,
+    };
+    let created = create_bundle(opts, &bundle, console.as_ref().map(AsFd::as_fd))?;
+    drop(console);
     if let Err(e) = start_locked(&created.dir, &created.state) {
         let (_, st) = (created.pid, &created.state);
         let _ = destroy(&created.dir, st, true);
@@ -561,6 +621,9 @@ pub fn run(opts: &CreateOptions, detach: bool) -> Result<i32> {
     let Created { pid, dir, state } = created;
     drop(dir); // release the lock while the container runs: kill/state must work
     install_forwarding(pid);
+    if let Some(s) = relay_end {
+        console::relay(console::recv_master(s.as_fd())?)?;
+    }
     let code = wait_child(pid)?;
     if let Ok(dir) = ContainerDir::open(&opts.root, &state.id) {
         let st = dir.load().unwrap_or(state);
@@ -782,6 +845,8 @@ pub struct ExecOptions {
     pub detach: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
 }
 
 /// `exec`: run `process` inside a running container; returns its exit code (or 0
@@ -833,6 +898,15 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
         }
     }
     join.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+    let terminal = process.terminal() == Some(true);
+    let mut console = console_for_process(terminal, opts.console_socket.as_deref(), opts.detach)?;
+    let relay_end = if terminal && console.is_none() {
+        let (ours, theirs) = console::private_pair()?;
+        console = Some(theirs);
+        Some(ours)
+    } else {
+        None
+    };
     let (parent_end, child_end) = channel::pair()?;
     let (preserve_fds, extra_env) = listen_fds(opts.preserve_fds);
     let args = process::ChildArgs {
@@ -842,6 +916,7 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
         seccomp: seccomp.as_ref(),
         preserve_fds,
         extra_env,
+        console: console.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
     };
     let child = process::spawn(0, &args, child_end)?;
     let fail = |e: ContainerError| {
@@ -864,6 +939,7 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
         }
     }
     drop(dir);
+    drop(console);
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, child)?;
     }
@@ -871,5 +947,8 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
         return Ok(0);
     }
     install_forwarding(child);
+    if let Some(s) = relay_end {
+        console::relay(console::recv_master(s.as_fd())?)?;
+    }
     wait_child(child)
 }

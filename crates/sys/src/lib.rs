@@ -520,3 +520,116 @@ pub fn close_fds_except(keep: &[RawFd]) -> Result<(), SysError> {
     }
     Ok(())
 }
+
+/// A new pseudo-terminal pair, opened through `ptmx` (the caller's mount namespace
+/// and root decide which devpts instance): returns `(master, slave, number)`. The
+/// slave is opened with `TIOCGPTPEER` on the master (Linux 4.13+), never by path,
+/// so nothing the container placed at `/dev/pts/N` can be substituted for it.
+pub fn open_pty(ptmx: &CStr) -> Result<(OwnedFd, OwnedFd, u32), SysError> {
+    // SAFETY: `ptmx` is a valid NUL-terminated string; open returns a new fd or -1.
+    let m = unsafe {
+        libc::open(
+            ptmx.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if m < 0 {
+        return Err(last_err("open /dev/ptmx"));
+    }
+    // SAFETY: `m` is a freshly opened fd that nothing else owns.
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one c_int from the pointer, which is valid.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(last_err("ioctl TIOCSPTLCK"));
+    }
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one c_uint through the pointer, which is valid.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) } < 0 {
+        return Err(last_err("ioctl TIOCGPTN"));
+    }
+    // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd or -1.
+    let s = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if s < 0 {
+        return Err(last_err("ioctl TIOCGPTPEER"));
+    }
+    // SAFETY: `s` is a freshly returned fd that nothing else owns.
+    let slave = unsafe { OwnedFd::from_raw_fd(s) };
+    Ok((master, slave, n))
+}
+
+/// Make the terminal `fd` the controlling terminal of the calling session leader
+/// (`TIOCSCTTY`).
+pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> Result<(), SysError> {
+    // SAFETY: TIOCSCTTY takes an int argument by value.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
+        return Err(last_err("ioctl TIOCSCTTY"));
+    }
+    Ok(())
+}
+
+/// Terminal window size `(rows, cols)` of `fd` (`TIOCGWINSZ`), `None` if not a tty.
+pub fn get_winsize(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` through the pointer, which is valid.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } < 0 {
+        return None;
+    }
+    Some((ws.ws_row, ws.ws_col))
+}
+
+/// Set the window size of terminal `fd` (`TIOCSWINSZ`).
+pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> Result<(), SysError> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which is valid.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(last_err("ioctl TIOCSWINSZ"));
+    }
+    Ok(())
+}
+
+/// Bring the loopback interface of the current network namespace up (as runc and
+/// crun do for a new network namespace).
+pub fn loopback_up() -> Result<(), SysError> {
+    // SAFETY: plain socket(2) call; the result is checked and owned below.
+    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if s < 0 {
+        return Err(last_err("socket for loopback"));
+    }
+    // SAFETY: `s` is a fresh fd nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(s) };
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, b) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the name from and writes the flags into `ifr`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } < 0 {
+        return Err(last_err("ioctl SIOCGIFFLAGS lo"));
+    }
+    // SAFETY: the kernel filled ifru_flags for SIOCGIFFLAGS; the union is POD.
+    unsafe {
+        ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS reads `ifr`, which is valid.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } < 0 {
+        return Err(last_err("ioctl SIOCSIFFLAGS lo up"));
+    }
+    Ok(())
+}

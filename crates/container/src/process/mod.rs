@@ -72,6 +72,8 @@ pub struct ChildArgs<'a> {
     pub preserve_fds: u32,
     /// Extra environment (e.g. LISTEN_FDS).
     pub extra_env: Vec<String>,
+    /// Console socket that receives the pty master (`process.terminal`).
+    pub console: Option<std::os::fd::RawFd>,
 }
 
 /// Clone flags for the new namespaces of `spec` (cgroup and time are handled apart).
@@ -178,6 +180,7 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
         keep.push(fifo.as_raw_fd());
     }
     keep.extend((3..3 + a.preserve_fds).filter_map(|f| i32::try_from(f).ok()));
+    keep.extend(a.console);
     caisson_sys::close_fds_except(&keep)?;
     let host_pid = match ch.recv()? {
         Some(Msg::Go(pid)) => pid,
@@ -203,6 +206,9 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
             join_all(&joins)?;
             if new_user {
                 become_root_in_userns()?;
+            }
+            if crate::config::has_new_ns(spec, LinuxNamespaceType::Network) {
+                caisson_sys::loopback_up()?;
             }
             if crate::config::has_new_ns(spec, LinuxNamespaceType::Cgroup) {
                 nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
@@ -355,6 +361,21 @@ fn become_root_in_userns() -> Result<()> {
 /// seccomp (otherwise), fds. Returns the resolved executable.
 fn finish_process(a: &ChildArgs<'_>, p: &Process, ch: &Channel) -> Result<CString> {
     use nix::sys::prctl;
+    if p.terminal() == Some(true) {
+        let Some(sock) = a.console else {
+            return Err(ContainerError::config(
+                "process.terminal",
+                "is true but no console socket was given",
+            ));
+        };
+        let size = p
+            .console_size()
+            .as_ref()
+            .map(|b| (clamp_u16(b.height()), clamp_u16(b.width())));
+        crate::console::setup_child(sock, size, p.user().uid(), p.user().gid())?;
+        // SAFETY: close takes an integer; the socket is ours and used no more.
+        unsafe { libc::close(sock) };
+    }
     for r in p.rlimits().as_deref().unwrap_or(&[]) {
         let res = rlimit_number(r.typ());
         caisson_sys::setrlimit(res, r.soft(), r.hard()).map_err(|e| {
@@ -462,6 +483,10 @@ fn finish_process(a: &ChildArgs<'_>, p: &Process, ch: &Channel) -> Result<CStrin
         }
     }
     Ok(exe)
+}
+
+fn clamp_u16(v: u64) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
 }
 
 fn load_seccomp(f: &caisson_seccomp::SeccompFilter, ch: &Channel) -> Result<()> {
