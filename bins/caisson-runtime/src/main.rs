@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use caisson_container as container;
-use caisson_oci_cli::{Command, CreateArgs, ExecArgs, GlobalOpts};
+use caisson_oci_cli::{Command, CreateArgs, ExecArgs, GlobalOpts, UpdateArgs};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -139,6 +139,32 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Pause { id } => {
+            container::pause(&opts.root, id)?;
+            Ok(0)
+        }
+        Command::Resume { id } => {
+            container::resume(&opts.root, id)?;
+            Ok(0)
+        }
+        Command::Update(a) => {
+            container::update(&opts.root, &a.id, &update_patch(a)?)?;
+            Ok(0)
+        }
+        Command::Events {
+            id,
+            stats,
+            interval,
+        } => {
+            let every = parse_duration(interval)?;
+            container::events(&opts.root, id, *stats, every, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Command::Checkpoint { .. } | Command::Restore { .. } => {
+            bail!(
+                "checkpoint/restore is not supported: caisson-runtime is built without CRIU support"
+            )
+        }
         Command::Spec { bundle, rootless } => {
             spec::write_default(bundle, *rootless)?;
             Ok(0)
@@ -236,6 +262,7 @@ fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
         detach: a.detach,
         preserve_fds: a.preserve_fds,
         console_socket: a.console_socket.clone(),
+        ignore_paused: a.ignore_paused,
     };
     Ok(container::exec(&o, &process)?)
 }
@@ -290,4 +317,145 @@ fn ps(opts: &GlobalOpts, id: &str, format: &str, ps_args: &[String]) -> Result<i
         }
     }
     Ok(0)
+}
+
+/// Sizes as runc parses them (docker's RAMInBytes): a number with an optional
+/// binary unit b, k, m, g, t, p (optionally followed by "b" or "ib"); -1 = unlimited.
+fn parse_size(flag: &str, v: &str) -> Result<i64> {
+    let t = v.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let unit = unit.trim_end_matches("ib").trim_end_matches('b');
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        "p" => 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => bail!("--{flag}: invalid size {v:?} (use e.g. 512k, 64m, 1g)"),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("--{flag}: invalid size {v:?}"))?;
+    #[allow(clippy::cast_possible_truncation)]
+    Ok((n * mult) as i64)
+}
+
+/// Durations as Go prints them: 500ms, 5s, 1m, 1h (plain numbers are seconds).
+fn parse_duration(v: &str) -> Result<std::time::Duration> {
+    let split = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("--interval: invalid duration {v:?}"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => bail!("--interval: invalid duration {v:?} (use e.g. 500ms, 5s, 1m)"),
+    };
+    if secs <= 0.0 {
+        bail!("--interval must be positive, got {v:?}");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// The `linux.resources` patch of `update`: the -r JSON, then the flags over it.
+fn update_patch(a: &UpdateArgs) -> Result<serde_json::Value> {
+    use serde_json::{json, Value};
+    let mut r: Value = match &a.resources {
+        Some(p) => {
+            let raw = if p.as_os_str() == "-" {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut v).context("read stdin")?;
+                v
+            } else {
+                std::fs::read(p).with_context(|| format!("read {}", p.display()))?
+            };
+            serde_json::from_slice(&raw).with_context(|| {
+                format!(
+                    "parse the resources JSON {}",
+                    if p.as_os_str() == "-" {
+                        "from stdin".to_string()
+                    } else {
+                        p.display().to_string()
+                    }
+                )
+            })?
+        }
+        None => json!({}),
+    };
+    if !r.is_object() {
+        bail!("--resources: expected a JSON object (OCI linux.resources)");
+    }
+    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+        bail!("--l3-cache-schema/--mem-bw-schema: Intel RDT is not supported");
+    }
+    let mut set = |section: &str, key: &str, v: Value| {
+        let obj = r.as_object_mut().expect("checked above");
+        let sec = obj.entry(section).or_insert_with(|| json!({}));
+        if let Some(m) = sec.as_object_mut() {
+            m.insert(key.to_string(), v);
+        }
+    };
+    if let Some(v) = a.blkio_weight {
+        set("blockIO", "weight", json!(v));
+    }
+    if let Some(v) = a.cpu_period {
+        set("cpu", "period", json!(v));
+    }
+    if let Some(v) = a.cpu_quota {
+        set("cpu", "quota", json!(v));
+    }
+    if let Some(v) = a.cpu_share {
+        set("cpu", "shares", json!(v));
+    }
+    if let Some(v) = a.cpu_rt_period {
+        set("cpu", "realtimePeriod", json!(v));
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        set("cpu", "realtimeRuntime", json!(v));
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        set("cpu", "cpus", json!(v));
+    }
+    if let Some(v) = &a.cpuset_mems {
+        set("cpu", "mems", json!(v));
+    }
+    if let Some(v) = &a.kernel_memory {
+        set("memory", "kernel", json!(parse_size("kernel-memory", v)?));
+    }
+    if let Some(v) = &a.kernel_memory_tcp {
+        set(
+            "memory",
+            "kernelTCP",
+            json!(parse_size("kernel-memory-tcp", v)?),
+        );
+    }
+    if let Some(v) = &a.memory {
+        set("memory", "limit", json!(parse_size("memory", v)?));
+    }
+    if let Some(v) = &a.memory_reservation {
+        set(
+            "memory",
+            "reservation",
+            json!(parse_size("memory-reservation", v)?),
+        );
+    }
+    if let Some(v) = &a.memory_swap {
+        set("memory", "swap", json!(parse_size("memory-swap", v)?));
+    }
+    if let Some(v) = a.pids_limit {
+        set("pids", "limit", json!(v));
+    }
+    Ok(r)
 }

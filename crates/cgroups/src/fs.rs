@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::LinuxResources;
 
 use crate::mounts::Hierarchy;
-use crate::{CgroupError, CgroupManager, CgroupSetup};
+use crate::{CgroupError, CgroupManager, CgroupSetup, OomWatcher, Stats};
 
 /// The container's cgroup in one hierarchy.
 #[derive(Debug, Clone)]
@@ -93,6 +93,19 @@ impl Manager {
             .iter()
             .find(|e| !e.h.v2 && e.h.has(ctrl))
             .or_else(|| self.entries.iter().find(|e| e.h.v2 && e.h.has(ctrl)))
+    }
+
+    /// The entry whose directory stands for the cgroup's existence and processes:
+    /// the cgroup2 one on a unified host, else a v1 hierarchy (`pids` first).
+    pub fn main_entry(&self) -> Option<&Entry> {
+        match self.setup {
+            CgroupSetup::Unified => self.unified(),
+            _ => ["pids", "devices", "memory", "freezer"]
+                .iter()
+                .find_map(|c| self.entries.iter().find(|e| !e.h.v2 && e.h.has(c)))
+                .or_else(|| self.entries.iter().find(|e| !e.h.v2)),
+        }
+        .or(self.entries.first())
     }
 
     /// The cgroup2 entry, if the host has a cgroup2 mount.
@@ -355,14 +368,7 @@ impl CgroupManager for Manager {
     }
 
     fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        let e = match self.setup {
-            CgroupSetup::Unified => self.unified(),
-            _ => ["pids", "devices", "memory", "freezer"]
-                .iter()
-                .find_map(|c| self.entries.iter().find(|e| !e.h.v2 && e.h.has(c)))
-                .or_else(|| self.entries.iter().find(|e| !e.h.v2)),
-        };
-        let Some(e) = e.or(self.entries.first()) else {
+        let Some(e) = self.main_entry() else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -383,6 +389,39 @@ impl CgroupManager for Manager {
             field: "pause/resume",
             controller: "freezer",
         })
+    }
+
+    fn frozen(&self) -> Result<bool, CgroupError> {
+        // the same freezer `freeze` drives
+        let v1 = self.entries.iter().find(|e| !e.h.v2 && e.h.has("freezer"));
+        let (e, file) = match (v1, self.unified()) {
+            (Some(e), _) => (e, "freezer.state"),
+            (None, Some(e)) => (e, "cgroup.events"),
+            (None, None) => return Ok(false),
+        };
+        let p = e.dir.join(file);
+        let s = match std::fs::read_to_string(&p) {
+            Ok(s) => s,
+            Err(err) if crate::stats::absent(&err) => return Ok(false),
+            Err(err) => return Err(io_err("read", &p, err)),
+        };
+        Ok(if e.h.v2 {
+            s.lines().any(|l| l.trim() == "frozen 1")
+        } else {
+            s.trim() == "FROZEN"
+        })
+    }
+
+    fn stats(&self) -> Result<Stats, CgroupError> {
+        crate::stats::collect(self)
+    }
+
+    fn oom_watcher(&self) -> Result<Option<OomWatcher>, CgroupError> {
+        match self.entry_for("memory") {
+            None => Ok(None),
+            Some(e) if e.h.v2 => OomWatcher::v2(&e.dir).map(Some),
+            Some(e) => OomWatcher::v1(&e.dir).map(Some),
+        }
     }
 
     fn remove(&self) -> Result<(), CgroupError> {

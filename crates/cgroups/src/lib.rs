@@ -36,7 +36,9 @@ pub mod bpf;
 mod devices;
 mod fs;
 mod mounts;
+mod oom;
 mod resources;
+mod stats;
 mod validate;
 
 #[cfg(test)]
@@ -46,6 +48,11 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+pub use oom::OomWatcher;
+pub use stats::{
+    Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, L3CacheInfo, MemBwInfo, Memory,
+    MemoryEntry, NetworkInterface, Pids, Stats, Throttling,
+};
 pub use validate::validate_resources;
 
 /// Errors of cgroup operations; messages name the file or the config field.
@@ -140,6 +147,18 @@ pub trait CgroupManager: std::fmt::Debug {
     fn pids(&self) -> Result<Vec<i32>, CgroupError>;
     /// Freeze or thaw, and wait until the kernel reports the new state.
     fn freeze(&self, frozen: bool) -> Result<(), CgroupError>;
+    /// Whether the freezer reports the cgroup frozen (v1 `freezer.state` is
+    /// `FROZEN` — not `FREEZING`; v2 `cgroup.events` has `frozen 1`). No freezer,
+    /// or no cgroup, is `false`.
+    fn frozen(&self) -> Result<bool, CgroupError>;
+    /// Resource usage, shaped as the `data` of `runc events --stats`. Controllers or
+    /// files the host lacks leave their fields zero or empty; a cgroup that does not
+    /// exist is an error naming its directory.
+    fn stats(&self) -> Result<Stats, CgroupError>;
+    /// A pollable watcher of out-of-memory events (v1: eventfd on
+    /// `memory.oom_control`; v2: inotify on `memory.events`); `None` when the host
+    /// has no memory controller. The cgroup must exist.
+    fn oom_watcher(&self) -> Result<Option<OomWatcher>, CgroupError>;
     /// Remove the container's cgroup (and cgroups below it) in every hierarchy,
     /// retrying briefly while tasks exit; a cgroup already gone is success.
     fn remove(&self) -> Result<(), CgroupError>;

@@ -234,6 +234,53 @@ fn v2_apply_freeze_pids_hugetlb_unified_and_remove() {
 }
 
 #[test]
+fn v2_frozen_stats_and_oom_watcher_on_the_cgroup2_mount() {
+    let (m, mut g) = v2_manager("stats");
+    let dir = m.entries[0].dir.clone();
+    // (stdin piped: if the test fails before the line is sent, its stdin closes)
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("read x; while :; do :; done")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = pid_of(&child);
+    let mut stdin = child.stdin.take().unwrap();
+    g.children.push(child);
+    m.apply(pid).unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let s = m.stats().unwrap();
+    // cpu.stat and cgroup.procs are core files: read with or without controllers
+    assert!(s.cpu.usage.total > 0, "{s:?}");
+    assert!(s.cpu.usage.user + s.cpu.usage.kernel > 0, "{s:?}");
+    assert_eq!(s.pids.current, 1, "{s:?}");
+    if m.entries[0].h.has("hugetlb") {
+        assert!(s.hugetlb.contains_key("2MB"), "{s:?}");
+    }
+
+    assert!(!m.frozen().unwrap());
+    m.freeze(true).unwrap();
+    assert!(m.frozen().unwrap());
+    m.freeze(false).unwrap();
+    assert!(!m.frozen().unwrap());
+
+    // a watcher exactly when the cgroup2 mount has the memory controller
+    let w = m.oom_watcher().unwrap();
+    assert_eq!(w.is_some(), m.entries[0].h.has("memory"));
+    drop(w);
+
+    let mut child = g.children.pop().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    m.remove().unwrap();
+    let e = m.stats().unwrap_err().to_string();
+    assert!(e.contains(&dir.display().to_string()), "{e}");
+    assert!(!m.frozen().unwrap());
+}
+
+#[test]
 fn io_errors_name_the_file_and_the_os_error() {
     let e = crate::CgroupError::Io {
         op: "write",

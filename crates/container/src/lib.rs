@@ -195,6 +195,7 @@ fn create_bundle(
         systemd_cgroup: opts.systemd_cgroup,
         rootless: opts.rootless,
         created_done: false,
+        paused: false,
     };
     let cg = cgroup_manager(&state)?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
@@ -694,6 +695,12 @@ fn destroy(dir: &ContainerDir, state: &State, kill_all: bool) -> Result<()> {
             }
         }
     }
+    if state.paused {
+        // Frozen tasks (cgroup v1) die only once thawed.
+        if let Err(e) = cg.freeze(false) {
+            tracing::warn!("thaw {}: {e}", state.id);
+        }
+    }
     // Wait (bounded) for the init and the cgroup to empty.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     if state.pid > 0 {
@@ -847,6 +854,8 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// `--console-socket`.
     pub console_socket: Option<PathBuf>,
+    /// `--ignore-paused`.
+    pub ignore_paused: bool,
 }
 
 /// `exec`: run `process` inside a running container; returns its exit code (or 0
@@ -856,11 +865,17 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
     let dir = ContainerDir::open(&opts.root, &opts.id)?;
     let state = dir.load()?;
     let st = state::status(&dir, &state);
-    if !matches!(st, Status::Running | Status::Created) {
+    let allowed = matches!(st, Status::Running | Status::Created)
+        || (st == Status::Paused && opts.ignore_paused);
+    if !allowed {
         return Err(ContainerError::BadStatus {
             id: opts.id.clone(),
             status: st.as_str(),
-            op: "exec (it is not running)",
+            op: if st == Status::Paused {
+                "exec (it is paused; resume it or use --ignore-paused)"
+            } else {
+                "exec (it is not running)"
+            },
         });
     }
     let spec = dir.load_config()?;
@@ -951,4 +966,188 @@ pub fn exec(opts: &ExecOptions, process: &Process) -> Result<i32> {
         console::relay(console::recv_master(s.as_fd())?)?;
     }
     wait_child(child)
+}
+
+/// `pause`: freeze every process of a running container.
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    set_paused(root, id, true)
+}
+
+/// `resume`: thaw a paused container.
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    set_paused(root, id, false)
+}
+
+fn set_paused(root: &Path, id: &str, paused: bool) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut state = dir.load()?;
+    let st = state::status(&dir, &state);
+    let (want, op) = if paused {
+        (Status::Running, "pause (it is not running)")
+    } else {
+        (Status::Paused, "resume (it is not paused)")
+    };
+    if st != want {
+        return Err(ContainerError::BadStatus {
+            id: id.to_string(),
+            status: st.as_str(),
+            op,
+        });
+    }
+    cgroup_manager(&state)?.freeze(paused)?;
+    state.paused = paused;
+    dir.save(&state)
+}
+
+/// `update`: merge `patch` (an OCI `linux.resources` object, as JSON) into the
+/// container's resources, write them to its cgroup, and record them in the saved
+/// config. Fields absent from `patch` keep their values.
+pub fn update(root: &Path, id: &str, patch: &serde_json::Value) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let state = dir.load()?;
+    let st = state::status(&dir, &state);
+    if matches!(st, Status::Stopped | Status::Creating) {
+        return Err(ContainerError::BadStatus {
+            id: id.to_string(),
+            status: st.as_str(),
+            op: "update (it is not running)",
+        });
+    }
+    let raw = std::fs::read(dir.path.join("config.json"))
+        .map_err(|e| ContainerError::io("read", dir.path.join("config.json"), e))?;
+    let mut config: serde_json::Value = serde_json::from_slice(&raw)
+        .map_err(|e| ContainerError::config("config.json", e.to_string()))?;
+    let linux = config
+        .as_object_mut()
+        .ok_or_else(|| ContainerError::config("config.json", "is not an object"))?
+        .entry("linux")
+        .or_insert_with(|| serde_json::json!({}));
+    let current = linux
+        .as_object_mut()
+        .ok_or_else(|| ContainerError::config("linux", "is not an object"))?
+        .entry("resources")
+        .or_insert_with(|| serde_json::json!({}));
+    merge_json(current, patch);
+    let merged: oci_spec::runtime::LinuxResources =
+        serde_path_to_error::deserialize(current.clone()).map_err(|e| {
+            ContainerError::config(format!("resources.{}", e.path()), e.inner().to_string())
+        })?;
+    let cg = cgroup_manager(&state)?;
+    // Only what the patch names is written: the rest is already in place (and
+    // re-writing e.g. device rules of a running container is not an update).
+    let mut to_write: oci_spec::runtime::LinuxResources =
+        serde_path_to_error::deserialize(patch.clone()).map_err(|e| {
+            ContainerError::config(format!("resources.{}", e.path()), e.inner().to_string())
+        })?;
+    if to_write.devices().is_some() {
+        to_write.set_devices(merged.devices().clone());
+    }
+    cg.set(&to_write)?;
+    let bytes = serde_json::to_vec(&config).expect("serialises");
+    state::write_atomic(&dir.path.join("config.json"), &bytes)
+}
+
+/// Deep-merge JSON objects: keys of `patch` replace or recurse into `base`.
+fn merge_json(base: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    continue;
+                }
+                merge_json(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// One line of `events` output (runc's `types.Event`).
+#[derive(Debug, serde::Serialize)]
+struct Event<'a, T: serde::Serialize> {
+    #[serde(rename = "type")]
+    typ: &'static str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<T>,
+}
+
+/// `events`: with `once`, print one stats record; else print stats every `every`
+/// and an `oom` record whenever the kernel's OOM killer acts in the container,
+/// until the container's init exits. JSON lines on `out`, as runc.
+pub fn events(
+    root: &Path,
+    id: &str,
+    once: bool,
+    every: std::time::Duration,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let (state, st) = {
+        let dir = ContainerDir::open(root, id)?;
+        let state = dir.load()?;
+        let st = state::status(&dir, &state);
+        (state, st) // the lock goes with `dir`: other commands must not wait on us
+    };
+    if matches!(st, Status::Stopped | Status::Creating) {
+        return Err(ContainerError::BadStatus {
+            id: id.to_string(),
+            status: st.as_str(),
+            op: "events (it is not running)",
+        });
+    }
+    let cg = cgroup_manager(&state)?;
+    let emit =
+        |out: &mut dyn std::io::Write, typ: &'static str, data: Option<caisson_cgroups::Stats>| {
+            let line = serde_json::to_string(&Event { typ, id, data }).expect("serialises");
+            writeln!(out, "{line}")
+                .and_then(|()| out.flush())
+                .map_err(|e| ContainerError::io("write", "stdout", e))
+        };
+    if once {
+        return emit(out, "stats", Some(cg.stats()?));
+    }
+    let pidfd = caisson_sys::pidfd_open(state.pid)?;
+    if state::pid_start_time(state.pid) != Some(state.pid_start_time) {
+        return Ok(()); // the init is gone (its pid reused)
+    }
+    let mut oom = cg.oom_watcher()?;
+    let mut next = std::time::Instant::now();
+    loop {
+        let now = std::time::Instant::now();
+        if now >= next {
+            match cg.stats() {
+                Ok(s) => emit(out, "stats", Some(s))?,
+                Err(e) => tracing::warn!("stats of {id}: {e}"),
+            }
+            next = now + every;
+        }
+        let wait = next.saturating_duration_since(std::time::Instant::now());
+        let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(w) = &oom {
+            fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Err(nix::errno::Errno::EINTR) | Ok(0) => continue,
+            Err(e) => return Err(ContainerError::nix("poll for events", e)),
+            Ok(_) => {}
+        }
+        let exited = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let oom_ready = fds
+            .get(1)
+            .and_then(PollFd::revents)
+            .is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if oom_ready {
+            if let Some(w) = oom.as_mut() {
+                for _ in 0..w.read_event()? {
+                    emit(out, "oom", None)?;
+                }
+            }
+        }
+        if exited {
+            return Ok(());
+        }
+    }
 }

@@ -29,6 +29,8 @@ pub enum Status {
     Created,
     /// The user process runs.
     Running,
+    /// The container's processes are frozen (`pause`).
+    Paused,
     /// The process has exited.
     Stopped,
 }
@@ -40,6 +42,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -81,6 +84,9 @@ pub struct State {
     /// Set once `create` finished (the init waits on exec.fifo).
     #[serde(default)]
     pub created_done: bool,
+    /// Frozen by `pause` (until `resume`).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// The public OCI state document (`state` command output).
@@ -307,6 +313,8 @@ pub fn status(dir: &ContainerDir, state: &State) -> Status {
         Status::Creating
     } else if dir.fifo().exists() {
         Status::Created
+    } else if state.paused {
+        Status::Paused
     } else {
         Status::Running
     }

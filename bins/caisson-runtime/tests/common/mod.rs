@@ -213,3 +213,106 @@ pub fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+impl Env {
+    /// Like [`Env::rt`], with `input` on stdin.
+    pub fn rt_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        let mut inp = tempfile::tempfile().unwrap();
+        {
+            use std::io::{Seek, Write};
+            inp.write_all(input).unwrap();
+            inp.seek(std::io::SeekFrom::Start(0)).unwrap();
+        }
+        let out = tempfile::tempfile().unwrap();
+        let err = tempfile::tempfile().unwrap();
+        let status = Command::new(runtime_bin())
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.bundle)
+            .stdin(inp)
+            .stdout(out.try_clone().unwrap())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .expect("spawn caisson-runtime");
+        let read = |mut f: std::fs::File| {
+            use std::io::{Read, Seek};
+            let mut v = Vec::new();
+            f.seek(std::io::SeekFrom::Start(0)).unwrap();
+            f.read_to_end(&mut v).unwrap();
+            v
+        };
+        Output {
+            status,
+            stdout: read(out),
+            stderr: read(err),
+        }
+    }
+}
+
+/// A console socket as conmon and containerd's shim provide one: a listening Unix
+/// socket; `accept_master` takes the pty master the runtime sends (SCM_RIGHTS) and
+/// the pty name sent with it.
+pub struct ConsoleSocket {
+    pub path: PathBuf,
+    listener: std::os::unix::net::UnixListener,
+}
+
+impl ConsoleSocket {
+    pub fn new(dir: &Path) -> ConsoleSocket {
+        let path = dir.join(format!("console-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        ConsoleSocket { path, listener }
+    }
+
+    pub fn accept_master(&self) -> (std::os::fd::OwnedFd, String) {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let (conn, _) = self.listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<UnixAddr>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .unwrap();
+        let n = msg.bytes;
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                fd = fds.first().copied();
+            }
+        }
+        let fd = fd.expect("no fd in the console socket message");
+        let name = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // SAFETY: the kernel installed this fd for us just now.
+        (unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }, name)
+    }
+}
+
+/// Read a pty master until the slave side is closed (EIO) or `secs` pass.
+pub fn read_pty(master: &std::os::fd::OwnedFd, secs: u64) -> String {
+    use std::os::fd::AsFd;
+    let mut out = Vec::new();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < end {
+        let mut fds = [nix::poll::PollFd::new(
+            master.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        if fds[0].revents().is_none_or(|r| r.is_empty()) {
+            continue;
+        }
+        match nix::unistd::read(master, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
