@@ -6,6 +6,17 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-$(cd .. && pwd)/shared}
 bash scripts/deps.sh || exit 1
+# The client tests drive podman, containerd and Docker from Debian's packages and
+# pull from a registry on loopback: install them and start the registry (with the
+# busybox image pushed) here, and stop what we started on the way out.
+PEERS="$SHARED/peers/peers.sh"
+[ -f "$PEERS" ] || { echo "missing $PEERS (the project's ../shared directory)" >&2; exit 1; }
+for c in podman conmon containerd ctr dockerd skopeo umoci docker-registry nsenter script curl; do
+  command -v "$c" >/dev/null || { bash "$PEERS" install || exit 1; break; }
+done
+bash "$PEERS" registry start || exit 1
+trap 'bash "$PEERS" stop-all >/dev/null 2>&1' EXIT
+bash "$PEERS" images || exit 1
 set -e
 echo "== build"
 cargo build --release --workspace --locked
