@@ -12,7 +12,11 @@ file is hidden. To compare like with like, the whole benchmark re-executes itsel
 a private mount namespace with that file hidden, so every runtime runs unwrapped
 under identical conditions.
 
-Usage (root): python3 bench/runtime.py [--iterations N] [--markdown FILE]
+With --podman, it also measures `podman run --rm busybox true` end to end (podman
+4.3 + conmon, cgroupfs) with each runtime as podman's `--runtime`, interleaved, from
+the busybox image of the local registry (`../shared/peers/peers.sh`, started here).
+
+Usage (root): python3 bench/runtime.py [--iterations N] [--podman [--podman-iterations N]] [--markdown FILE]
 """
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -116,10 +120,46 @@ def bench(name, binary, bundle, root, n):
     return {"run": statistics.median(run_t), "cycle": statistics.median(cycle_t), "rss_kib": max(rss)}
 
 
+def podman_bench(runtimes, n):
+    """Median wall time of `podman --runtime R run --rm IMAGE true` per runtime."""
+    shared = os.path.join(os.path.dirname(REPO), "shared")
+    peers = os.path.join(shared, "peers", "peers.sh")
+    if not os.path.exists(peers):
+        sys.exit(f"missing {peers}")
+    if not shutil.which("podman"):
+        sys.exit("podman is not installed: bash ../shared/peers/peers.sh install")
+    subprocess.run(["bash", peers, "registry", "start"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["bash", peers, "images"], check=True, stdout=subprocess.DEVNULL)
+    # every runtime by its own binary, unwrapped (we run with the controllers file hidden)
+    names = {name: "bench" + name.replace("-", "") for name, _ in runtimes}
+    out = subprocess.run(["bash", peers, "podman-env"] + [f"{names[n_]}={b}" for n_, b in runtimes],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    env = dict(os.environ)
+    for kv in out.strip().removeprefix("export ").split():
+        k, v = kv.split("=", 1)
+        env[k] = v
+    image = "127.0.0.1:5000/busybox:latest"
+    subprocess.run(["podman", "pull", "-q", "--tls-verify=false", image], check=True, env=env, stdout=subprocess.DEVNULL)
+    times = {name: [] for name, _ in runtimes}
+    for i in range(n + 2):
+        for name, _ in runtimes:
+            t0 = time.perf_counter()
+            p = subprocess.run(["podman", "--runtime", names[name], "run", "--rm", image, "true"],
+                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            dt = time.perf_counter() - t0
+            if p.returncode != 0:
+                raise RuntimeError(f"podman --runtime {name} run --rm failed: {p.stderr.strip()}")
+            if i >= 2:  # two warm-up rounds
+                times[name].append(dt)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iterations", type=int, default=40)
     ap.add_argument("--markdown", help="append a results table to this file")
+    ap.add_argument("--podman", action="store_true", help="also time `podman run --rm` with each runtime")
+    ap.add_argument("--podman-iterations", type=int, default=20)
     args = ap.parse_args()
     in_private_ns()
     # the shipped (static) build, from scripts/build-runtime.sh
@@ -157,6 +197,16 @@ def main():
     print(f"iterations per runtime: {args.iterations} (interleaved in {rounds} rounds), host: {os.uname().release}, {os.cpu_count()} cpus")
     print(table)
     print(json.dumps(results))
+    if args.podman:
+        pm = podman_bench(runtimes, args.podman_iterations)
+        plines = ["| runtime under podman 4.3 | `podman run --rm busybox true` median | ratio to crun |", "|---|---|---|"]
+        for name, _ in runtimes:
+            plines.append(f"| {name} | {pm[name]*1000:.0f} ms | {pm[name]/pm['crun']:.2f} |")
+        ptable = "\n".join(plines)
+        print(f"podman run --rm, {args.podman_iterations} iterations per runtime, interleaved:")
+        print(ptable)
+        print(json.dumps({"podman": pm}))
+        table += "\n\n" + ptable
     if args.markdown:
         with open(args.markdown, "a") as f:
             f.write(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.iterations} iterations each:\n\n{table}\n")
