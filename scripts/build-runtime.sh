@@ -8,5 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 triple=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked -q -p caisson-runtime --target "$triple" >&2
-echo "${CARGO_TARGET_DIR:-$(pwd)/target}/$triple/release/caisson-runtime"
+# -z pack-relative-relocs (DT_RELR, glibc >= 2.36): the static-PIE binary relocates
+# itself at startup; RELR shrinks those relocations from ~260 KiB to ~3 KiB that are
+# read on every start, while keeping the binary position-independent (ASLR).
+RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
+  cargo build --profile runtime --locked -q -p caisson-runtime --target "$triple" >&2
+echo "${CARGO_TARGET_DIR:-$(pwd)/target}/$triple/runtime/caisson-runtime"

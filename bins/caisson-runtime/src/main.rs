@@ -19,7 +19,8 @@ use caisson_oci_cli::{Command, CreateArgs, ExecArgs, GlobalOpts, UpdateArgs};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let opts = GlobalOpts::parse();
+    let mut opts = GlobalOpts::parse();
+    opts.root = Some(state_root(&opts));
     // CVE-2019-5736: commands that enter a container run from a sealed memfd copy
     // of this binary, so no container process can ever reach the host binary.
     if matches!(
@@ -52,6 +53,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// The state root: `--root`, else runc's rule — `$XDG_RUNTIME_DIR/caisson` for a
+/// non-root user who has one, else `/run/caisson`.
+fn state_root(opts: &GlobalOpts) -> std::path::PathBuf {
+    if let Some(r) = &opts.root {
+        return r.clone();
+    }
+    if !nix::unistd::geteuid().is_root() {
+        if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+            return std::path::PathBuf::from(x).join("caisson");
+        }
+    }
+    std::path::PathBuf::from("/run/caisson")
+}
+
+/// The resolved state root (set in `main`).
+fn root(opts: &GlobalOpts) -> &std::path::Path {
+    opts.root.as_deref().expect("resolved in main")
+}
+
 fn rootless(opts: &GlobalOpts) -> bool {
     match opts.rootless.as_deref() {
         Some("true") => true,
@@ -62,7 +82,7 @@ fn rootless(opts: &GlobalOpts) -> bool {
 
 fn create_options(opts: &GlobalOpts, a: &CreateArgs) -> Result<container::CreateOptions> {
     Ok(container::CreateOptions {
-        root: opts.root.clone(),
+        root: root(opts).to_path_buf(),
         id: a.id.clone(),
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
@@ -83,7 +103,7 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             Ok(0)
         }
         Command::Start { id } => {
-            container::start(&opts.root, id)?;
+            container::start(root(opts), id)?;
             Ok(0)
         }
         Command::Run { create, detach, .. } => {
@@ -91,16 +111,16 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             Ok(container::run(&o, *detach)?)
         }
         Command::State { id } => {
-            println!("{}", container::state_json(&opts.root, id)?);
+            println!("{}", container::state_json(root(opts), id)?);
             Ok(0)
         }
         Command::Kill { id, signal, all } => {
             let sig = container::parse_signal(signal)?;
-            container::kill(&opts.root, id, sig, *all)?;
+            container::kill(root(opts), id, sig, *all)?;
             Ok(0)
         }
         Command::Delete { id, force } => {
-            container::delete(&opts.root, id, *force)?;
+            container::delete(root(opts), id, *force)?;
             Ok(0)
         }
         Command::Exec(a) => exec(opts, a),
@@ -110,7 +130,7 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             ps_args,
         } => ps(opts, id, format, ps_args),
         Command::List { format, quiet } => {
-            let list = container::list(&opts.root)?;
+            let list = container::list(root(opts))?;
             let mut out = std::io::stdout().lock();
             if *quiet {
                 for c in &list {
@@ -140,15 +160,15 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             Ok(0)
         }
         Command::Pause { id } => {
-            container::pause(&opts.root, id)?;
+            container::pause(root(opts), id)?;
             Ok(0)
         }
         Command::Resume { id } => {
-            container::resume(&opts.root, id)?;
+            container::resume(root(opts), id)?;
             Ok(0)
         }
         Command::Update(a) => {
-            container::update(&opts.root, &a.id, &update_patch(a)?)?;
+            container::update(root(opts), &a.id, &update_patch(a)?)?;
             Ok(0)
         }
         Command::Events {
@@ -157,7 +177,7 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             interval,
         } => {
             let every = parse_duration(interval)?;
-            container::events(&opts.root, id, *stats, every, &mut std::io::stdout().lock())?;
+            container::events(root(opts), id, *stats, every, &mut std::io::stdout().lock())?;
             Ok(0)
         }
         Command::Checkpoint { .. } | Command::Restore { .. } => {
@@ -190,7 +210,7 @@ fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
         if a.command.is_empty() {
             bail!("exec: a command is required (or --process FILE)");
         }
-        let dir = container::state::ContainerDir::open(&opts.root, &a.id)?;
+        let dir = container::state::ContainerDir::open(root(opts), &a.id)?;
         let spec = dir.load_config()?;
         drop(dir);
         let mut p = spec.process().clone().unwrap_or_default();
@@ -256,7 +276,7 @@ fn exec(opts: &GlobalOpts, a: &ExecArgs) -> Result<i32> {
         p
     };
     let o = container::ExecOptions {
-        root: opts.root.clone(),
+        root: root(opts).to_path_buf(),
         id: a.id.clone(),
         pid_file: a.pid_file.clone(),
         detach: a.detach,
@@ -276,7 +296,7 @@ fn serde_path_to_error_like(
 }
 
 fn ps(opts: &GlobalOpts, id: &str, format: &str, ps_args: &[String]) -> Result<i32> {
-    let pids = container::pids(&opts.root, id)?;
+    let pids = container::pids(root(opts), id)?;
     if format == "json" {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);

@@ -184,3 +184,205 @@ fn seccomp_notify_reaches_the_listener_and_its_answer_counts() {
     );
     assert_no_leaks(&env, &id, &env.bundle.to_string_lossy());
 }
+
+#[test]
+fn listen_fds_pass_through_with_listen_pid_1() {
+    // systemd socket activation: the runtime runs with LISTEN_FDS=2 and fds 3, 4.
+    let id = format!("lfd-{}", std::process::id());
+    let env = Env::new(&config(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "echo \"$LISTEN_FDS $LISTEN_PID\"; echo via-3 >&3; echo via-4 >&4; ls /proc/self/fd | wc -l",
+        ],
+    ));
+    let (r3, w3) = nix::unistd::pipe().unwrap();
+    let (r4, w4) = nix::unistd::pipe().unwrap();
+    let (w3_raw, w4_raw) = (w3.as_raw_fd(), w4.as_raw_fd());
+    let out = tempfile::tempfile().unwrap();
+    let mut cmd = Command::new(runtime_bin());
+    cmd.arg("--root")
+        .arg(&env.root)
+        .args(["run", &id])
+        .env("LISTEN_FDS", "2")
+        .env("LISTEN_PID", "12345")
+        .current_dir(&env.bundle)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(Stdio::inherit());
+    // SAFETY: between fork and exec only dup2 (async-signal-safe) is called.
+    unsafe {
+        cmd.pre_exec(move || {
+            for (from, to) in [(w3_raw, 3), (w4_raw, 4)] {
+                if libc::dup2(from, to) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    drop((w3, w4));
+    assert!(status.success());
+    for (r, want) in [(r3, "via-3\n"), (r4, "via-4\n")] {
+        let mut got = String::new();
+        std::fs::File::from(r).read_to_string(&mut got).unwrap();
+        assert_eq!(got, want);
+    }
+    let mut o = out;
+    use std::io::Seek;
+    o.seek(std::io::SeekFrom::Start(0)).unwrap();
+    let mut text = String::new();
+    o.read_to_string(&mut text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // the container sees LISTEN_FDS=2 and LISTEN_PID=1 (itself), as runc passes them
+    assert_eq!(lines[0], "2 1", "{text}");
+    // stdio, fds 3 and 4, and ls's own: nothing else leaked
+    assert_eq!(lines[1].trim(), "6", "{text}");
+    assert_no_leaks(&env, &id, &id);
+}
+
+/// Make every directory from `p` up to `/` traversable by others.
+fn open_up(p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for a in p.ancestors() {
+        if let Ok(m) = std::fs::metadata(a) {
+            let mode = m.permissions().mode();
+            if mode & 0o005 != 0o005 {
+                std::fs::set_permissions(a, std::fs::Permissions::from_mode(mode | 0o005)).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn rootless_as_an_unprivileged_user() {
+    // The runtime runs as uid/gid 65534 (no capabilities at all): a user namespace
+    // maps container root to that uid, cgroups are skipped with one warning, the
+    // state lives under $XDG_RUNTIME_DIR/caisson, and nothing is left behind.
+    let id = format!("rootless-{}", std::process::id());
+    let env = Env::new(&config(&id, &["true"]));
+    open_up(&env.bundle.join("rootfs"));
+    let xdg = env.tmp.path().join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::os::unix::fs::chown(&xdg, Some(65534), Some(65534)).unwrap();
+    // the runtime's own rootless spec, with our process
+    let o = env.rt(&[
+        "spec",
+        "--rootless",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success(),
+        "spec refuses to overwrite an existing config.json"
+    );
+    std::fs::remove_file(env.bundle.join("config.json")).unwrap();
+    let o = env.rt(&[
+        "spec",
+        "--rootless",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.bundle.join("config.json")).unwrap()).unwrap();
+    cfg["process"]["terminal"] = json!(false);
+    cfg["process"]["args"] = json!([
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; grep CapEff /proc/self/status; touch /dev/shm/w && echo shm-ok; sleep 600"
+    ]);
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 65534, "size": 1}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 65534, "size": 1}]);
+    std::fs::write(
+        env.bundle.join("config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
+    let out_path = env.tmp.path().join("out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    std::os::unix::fs::chown(&out_path, Some(65534), Some(65534)).unwrap();
+    let as_nobody = |args: &[&str], stdout: Stdio| {
+        let err = tempfile::tempfile().unwrap();
+        let status = Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(runtime_bin())
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &xdg)
+            .current_dir(&env.bundle)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .expect("setpriv (util-linux)");
+        let mut e = err;
+        use std::io::Seek;
+        e.seek(std::io::SeekFrom::Start(0)).unwrap();
+        let mut s = String::new();
+        e.read_to_string(&mut s).unwrap();
+        (status, s)
+    };
+    let (st, err) = as_nobody(&["run", "--detach", &id], Stdio::from(out));
+    assert!(st.success(), "rootless run: {err}");
+    assert!(
+        err.contains("rootless: no permission to use"),
+        "one cgroup warning: {err}"
+    );
+    assert_eq!(
+        err.lines().filter(|l| l.contains("level=warn")).count(),
+        1,
+        "{err}"
+    );
+    let state_dir = xdg.join("caisson").join(&id);
+    assert!(
+        state_dir.join("state.json").exists(),
+        "state under $XDG_RUNTIME_DIR/caisson"
+    );
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&state_dir).unwrap()),
+        65534
+    );
+    assert!(
+        wait_until(10, || std::fs::read_to_string(&out_path)
+            .unwrap()
+            .contains("shm-ok")),
+        "{}",
+        std::fs::read_to_string(&out_path).unwrap()
+    );
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "0", "root inside: {text}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "65534", "1"],
+        "{text}"
+    );
+    // the process's host uid is 65534, and it holds no capability over the host
+    let (st, err) = as_nobody(&["state", &id], Stdio::piped());
+    assert!(st.success(), "{err}");
+    let pid = std::fs::read_to_string(state_dir.join("state.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["pid"].as_i64())
+        .unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("65534")),
+        "{status}"
+    );
+    let (st, err) = as_nobody(&["delete", "--force", &id], Stdio::null());
+    assert!(st.success(), "rootless delete: {err}");
+    assert!(!state_dir.exists());
+    assert_no_leaks(&env, &id, &id);
+}

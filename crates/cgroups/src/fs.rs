@@ -340,6 +340,7 @@ impl CgroupManager for Manager {
                 self.path.display()
             );
         }
+        let mut skipped = Vec::new();
         for e in &self.entries {
             // On a hybrid host the cgroup2 mount may hold no controller: joining it
             // only tracks processes, so failing there is not fatal.
@@ -351,13 +352,22 @@ impl CgroupManager for Manager {
             match res {
                 Ok(()) => {}
                 Err(CgroupError::Io { source, path, .. }) if self.ignorable(&source, &path) => {
-                    tracing::warn!("rootless: cannot join {}: {source}", e.dir.display());
+                    tracing::debug!("rootless: cannot join {}: {source}", e.dir.display());
+                    skipped.push(e.dir.display().to_string());
                 }
                 Err(err) if optional => {
                     tracing::warn!("cannot join the cgroup2 hierarchy: {err}");
                 }
                 Err(err) => return Err(err),
             }
+        }
+        if !skipped.is_empty() {
+            // One line, as runc: the container runs, without limits from these.
+            tracing::warn!(
+                "rootless: no permission to use {} cgroup(s) (e.g. {}); the container runs without their limits (delegate a cgroup to this user to get them)",
+                skipped.len(),
+                skipped[0]
+            );
         }
         Ok(())
     }

@@ -20,9 +20,10 @@ use clap::{Args, Parser, Subcommand};
                   caisson-runtime run mycontainer # create + start, wait, delete"
 )]
 pub struct GlobalOpts {
-    /// Root directory for container state (tmpfs recommended).
-    #[arg(long, global = true, default_value = "/run/caisson")]
-    pub root: PathBuf,
+    /// Root directory for container state (tmpfs recommended) [default: /run/caisson;
+    /// for a non-root user, $XDG_RUNTIME_DIR/caisson].
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file (default: stderr).
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,

@@ -169,9 +169,6 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
     use nix::sys::prctl;
     use nix::sys::signal::Signal;
     prctl::set_pdeathsig(Signal::SIGKILL).map_err(nix_err("prctl PR_SET_PDEATHSIG"))?;
-    // CVE-2016-9962: nothing in the container may ptrace or open /proc/<init>/fd
-    // while the init still holds runtime fds.
-    prctl::set_dumpable(false).map_err(nix_err("prctl PR_SET_DUMPABLE"))?;
     // Drop every fd inherited from the runtime (the state-dir lock, log files, ...)
     // except the sync channel, the exec fifo and the fds to preserve: none of them may
     // ever be reachable from the container (CVE-2024-21626).
@@ -190,6 +187,13 @@ fn child_main(a: &ChildArgs<'_>, ch: &Channel) -> Result<Never> {
             )))
         }
     };
+    // CVE-2016-9962: nothing in the container may ptrace or open /proc/<init>/fd
+    // while the init still holds runtime fds. Only now, before any namespace is
+    // joined and before anything else lives in ours: until `Go`, an unprivileged
+    // (rootless) runtime must still be able to write our /proc/<pid>/{uid,gid}_map
+    // and setgroups, which a non-dumpable process's /proc files forbid (runc makes
+    // the same dance).
+    prctl::set_dumpable(false).map_err(nix_err("prctl PR_SET_DUMPABLE"))?;
     let spec = a.spec;
     let linux = spec.linux().as_ref();
     let namespaces = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
