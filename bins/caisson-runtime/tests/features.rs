@@ -386,3 +386,115 @@ fn rootless_as_an_unprivileged_user() {
     assert!(!state_dir.exists());
     assert_no_leaks(&env, &id, &id);
 }
+
+#[test]
+fn rootless_uses_a_delegated_cgroup() {
+    // An administrator delegated a cgroup (pids and memory) to uid 65534: a rootless
+    // container placed below it gets its limits there, without any warning.
+    let id = format!("deleg-{}", std::process::id());
+    let parent = format!("caisson-test-deleg-{}", std::process::id());
+    let mut delegated = Vec::new();
+    for ctrl in ["pids", "memory"] {
+        let d = std::path::Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(&parent);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in ["", "cgroup.procs", "tasks"] {
+            std::os::unix::fs::chown(d.join(f), Some(65534), Some(65534)).unwrap();
+        }
+        delegated.push(d);
+    }
+    let env = Env::new(&config(&id, &["true"]));
+    open_up(&env.bundle.join("rootfs"));
+    std::fs::remove_file(env.bundle.join("config.json")).unwrap();
+    let o = env.rt(&[
+        "spec",
+        "--rootless",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.bundle.join("config.json")).unwrap()).unwrap();
+    cfg["process"]["terminal"] = json!(false);
+    cfg["process"]["args"] = json!(["sleep", "600"]);
+    cfg["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 65534, "size": 1}]);
+    cfg["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 65534, "size": 1}]);
+    cfg["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}"));
+    cfg["linux"]["resources"] = json!({"pids": {"limit": 42}, "memory": {"limit": 48 << 20}});
+    std::fs::write(
+        env.bundle.join("config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
+    let state = env.tmp.path().join("state-nobody");
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let err = tempfile::tempfile().unwrap();
+        let status = Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
+            .arg(runtime_bin())
+            .arg("--root")
+            .arg(&state)
+            .args(args)
+            .current_dir(&env.bundle)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err.try_clone().unwrap())
+            .status()
+            .expect("setpriv (util-linux)");
+        let mut e = err;
+        use std::io::Seek;
+        e.seek(std::io::SeekFrom::Start(0)).unwrap();
+        let mut s = String::new();
+        e.read_to_string(&mut s).unwrap();
+        (status, s)
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (st, err) = as_nobody(&["run", "--detach", &id]);
+        assert!(st.success(), "rootless run: {err}");
+        let pids = delegated[0].join(&id);
+        let mem = delegated[1].join(&id);
+        assert_eq!(
+            std::fs::read_to_string(pids.join("pids.max"))
+                .unwrap()
+                .trim(),
+            "42"
+        );
+        assert_eq!(
+            std::fs::read_to_string(mem.join("memory.limit_in_bytes"))
+                .unwrap()
+                .trim(),
+            (48u64 << 20).to_string()
+        );
+        let procs = std::fs::read_to_string(pids.join("cgroup.procs")).unwrap();
+        assert_eq!(
+            procs.lines().count(),
+            1,
+            "the init joined the delegated cgroup: {procs}"
+        );
+        // only the hierarchies that were not delegated are skipped, in one warning
+        assert!(err.contains("rootless: no permission to use"), "{err}");
+        let (st, err) = as_nobody(&["delete", "--force", &id]);
+        assert!(st.success(), "rootless delete: {err}");
+        assert!(
+            !pids.exists() && !mem.exists(),
+            "the container's cgroups are removed"
+        );
+    }));
+    for d in &delegated {
+        let _ = std::fs::remove_dir(d.join(&id));
+        let _ = std::fs::remove_dir(d);
+    }
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
