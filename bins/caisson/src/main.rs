@@ -1,9 +1,20 @@
-//! `caisson`: the human-facing container engine. Images, scanning, policy and the
-//! runtime guard arrive in later issues; today it reports its version and what the
-//! runtime library supports.
+//! `caisson`: the human-facing, daemonless container engine. Images (pull, push,
+//! images, inspect, tag, rmi), containers (run, create, start, ps, logs, exec,
+//! stop, kill, rm, inspect) hardened by default, driven through `caisson-runtime`.
+//!
+//! Exit codes: 0 success; 1 error; `run`/`start -a`/`exec` pass the container
+//! process's code through; 125 when the engine itself fails to run the container
+//! (as Docker).
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use caisson_engine::{Engine, RunOptions};
+use caisson_image::images;
+use clap::{Args, Parser, Subcommand};
 
 /// Caisson: a secure container engine (build, ship, run).
 #[derive(Debug, Parser)]
@@ -11,11 +22,100 @@ use clap::{Parser, Subcommand};
     name = "caisson",
     version,
     about,
-    long_about = "Caisson: one coherent tool that protects a container over its whole life.\n\nThe OCI runtime is `caisson-runtime` (runc-compatible). Image, scan, policy and guard\ncommands are being added to this binary."
+    long_about = "Caisson: one coherent tool that protects a container over its whole life.\n\n\
+                  Images are kept in a verified content-addressed store; containers run on an\n\
+                  overlayfs root under caisson-runtime with hardened defaults (see `caisson run --explain`).\n\n\
+                  Examples:\n  caisson pull 127.0.0.1:5000/busybox:latest\n  caisson run --rm 127.0.0.1:5000/busybox echo hello\n  caisson run -d --name web IMAGE\n  caisson logs -f web"
 )]
 struct Cli {
+    /// Store and state root (also $CAISSON_ROOT).
+    #[arg(
+        long,
+        global = true,
+        env = "CAISSON_ROOT",
+        default_value = "/var/lib/caisson"
+    )]
+    root: PathBuf,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    rm: bool,
+    /// Run in the background and print the container id.
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Keep stdin open.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Allocate a terminal.
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Container name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy ours).
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    /// Bind a host path: /host:/ctr[:ro].
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
+    /// Publish a port (not supported yet).
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// User[:group] to run as (names or ids).
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Working directory.
+    #[arg(short = 'w', long)]
+    workdir: Option<String>,
+    /// Override the image's entrypoint.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Read-only root filesystem (/tmp stays writable).
+    #[arg(long = "read-only")]
+    read_only: bool,
+    /// Memory limit (e.g. 512m, 1g; default 2g).
+    #[arg(short = 'm', long)]
+    memory: Option<String>,
+    /// CPU limit (e.g. 1.5).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Pids limit (default 2048).
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    /// Add a capability.
+    #[arg(long = "cap-add")]
+    cap_add: Vec<String>,
+    /// Drop a capability (ALL for all).
+    #[arg(long = "cap-drop")]
+    cap_drop: Vec<String>,
+    /// Security options: no-new-privileges[=false], seccomp=PROFILE|unconfined.
+    #[arg(long = "security-opt")]
+    security_opt: Vec<String>,
+    /// Network: none (default, loopback only) or host.
+    #[arg(long)]
+    network: Option<String>,
+    /// Container host name.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Refused: Caisson never runs privileged containers.
+    #[arg(long)]
+    privileged: bool,
+    /// Plain HTTP for this registry when the image must be pulled.
+    #[arg(long)]
+    insecure: bool,
+    /// Print the isolation the container gets, and why, before running it.
+    #[arg(long)]
+    explain: bool,
+    /// Image.
+    image: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,23 +126,600 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pull an image from a registry into the verified store.
+    Pull {
+        /// Image reference (registry/repo:tag or @digest).
+        image: String,
+        /// Allow plain HTTP for this registry (loopback registries never need it).
+        #[arg(long)]
+        insecure: bool,
+        /// Platform os/arch[/variant] (default: this host's).
+        #[arg(long)]
+        platform: Option<String>,
+        /// No progress bars.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Push a local image to a registry.
+    Push {
+        /// Local image.
+        image: String,
+        /// Destination (default: the image's own name).
+        dest: Option<String>,
+        /// Allow plain HTTP for this registry.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// List local images.
+    Images {
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Only ids.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Give an image another name.
+    Tag {
+        /// Existing image.
+        image: String,
+        /// New name.
+        name: String,
+    },
+    /// Remove images.
+    Rmi {
+        /// Images (names or ids).
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show an image's or a container's details (JSON).
+    Inspect {
+        /// Image or container.
+        what: String,
+    },
+    /// Create and start a container.
+    Run(RunArgs),
+    /// Create a container without starting it.
+    Create(RunArgs),
+    /// Start a created or exited container.
+    Start {
+        /// Container.
+        container: String,
+        /// Attach to its output and wait.
+        #[arg(short = 'a', long)]
+        attach: bool,
+    },
+    /// List containers.
+    Ps {
+        /// Include stopped containers.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Only ids.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a container's output.
+    Logs {
+        /// Container.
+        container: String,
+        /// Follow the output.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+    /// Run a command in a running container.
+    Exec {
+        /// Keep stdin open.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Allocate a terminal.
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Environment variables.
+        #[arg(short = 'e', long = "env")]
+        env: Vec<String>,
+        /// User (uid[:gid]).
+        #[arg(short = 'u', long)]
+        user: Option<String>,
+        /// Working directory.
+        #[arg(short = 'w', long)]
+        workdir: Option<String>,
+        /// Container.
+        container: String,
+        /// Command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Stop containers (SIGTERM, then SIGKILL after --time seconds).
+    Stop {
+        /// Seconds to wait before SIGKILL.
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        time: u64,
+        /// Containers.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to containers.
+    Kill {
+        /// Signal (name or number).
+        #[arg(short = 's', long, default_value = "KILL")]
+        signal: String,
+        /// Containers.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove containers.
+    Rm {
+        /// Kill running containers first.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Containers.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// The container monitor (internal).
+    #[command(name = "__monitor", hide = true)]
+    Monitor {
+        /// Attached to a terminal/caller.
+        #[arg(long)]
+        attach: bool,
+        /// Engine root.
+        root: PathBuf,
+        /// Container id.
+        id: String,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Version { json } => {
-            let v = env!("CARGO_PKG_VERSION");
-            let spec = caisson_container::state::OCI_VERSION;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"version": v, "ociRuntimeSpec": spec})
-                );
-            } else {
-                println!("caisson version {v}\nOCI runtime spec: {spec}");
-            }
+    if let Command::Monitor { attach, root, id } = &cli.command {
+        let code = caisson_engine::monitor::run(root, id, *attach);
+        return ExitCode::from(u8::try_from(code).unwrap_or(125));
+    }
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("caisson: {e:#}");
+            let run_failed = e.downcast_ref::<RunFailed>().is_some();
+            ExitCode::from(if run_failed { 125 } else { 1 })
         }
     }
+}
+
+/// The engine could not run the container (exit 125, as Docker).
+#[derive(Debug)]
+struct RunFailed;
+
+impl std::fmt::Display for RunFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("could not run the container")
+    }
+}
+
+impl std::error::Error for RunFailed {}
+
+fn parse_size(v: &str) -> Result<i64> {
+    let t = v.trim().to_ascii_lowercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: f64 = n.parse().with_context(|| format!("invalid size {v:?}"))?;
+    let m: f64 = match unit.trim_end_matches('b') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1048576.0,
+        "g" => 1073741824.0,
+        _ => bail!("invalid size {v:?} (use e.g. 512m, 1g)"),
+    };
+    #[allow(clippy::cast_possible_truncation)]
+    Ok((n * m) as i64)
+}
+
+fn run_options(a: &RunArgs) -> Result<RunOptions> {
+    Ok(RunOptions {
+        image: a.image.clone(),
+        command: a.command.clone(),
+        entrypoint: a.entrypoint.clone(),
+        name: a.name.clone(),
+        env: a.env.clone(),
+        volumes: a.volume.clone(),
+        publish: a.publish.clone(),
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        read_only: a.read_only,
+        memory: a.memory.as_deref().map(parse_size).transpose()?,
+        cpus: a.cpus,
+        pids_limit: a.pids_limit,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        security_opt: a.security_opt.clone(),
+        network: a.network.clone(),
+        hostname: a.hostname.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        rm: a.rm,
+        privileged: a.privileged,
+    })
+}
+
+fn pull_opts(insecure: bool, image: &str, progress: bool) -> caisson_image::registry::PullOptions {
+    let mut o = caisson_image::registry::PullOptions {
+        progress,
+        ..Default::default()
+    };
+    if insecure {
+        let host = images::normalize(image);
+        o.insecure
+            .push(host.split('/').next().unwrap_or("").to_string());
+    }
+    o
+}
+
+fn tokio_rt() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime for registry I/O")
+}
+
+fn pull(engine: &Engine, image: &str, insecure: bool, quiet: bool) -> Result<()> {
+    let rt = tokio_rt()?;
+    let opts = pull_opts(insecure, image, !quiet);
+    let p = rt.block_on(caisson_image::registry::pull(&engine.store, image, &opts))?;
+    drop(rt);
+    // unpack now, so `run` starts at once (and a bad layer fails the pull)
+    caisson_image::layers::ensure_unpacked(
+        &engine.store,
+        &p.layers
+            .iter()
+            .map(|(d, m, _)| (d.clone(), m.clone()))
+            .collect::<Vec<_>>(),
+        &p.diff_ids,
+        !quiet,
+    )?;
+    if !quiet {
+        eprintln!("Pulled {} ({})", p.name, p.manifest_digest);
+    }
+    println!("{}", p.config_digest);
     Ok(())
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    if let Command::Version { json } = cli.command {
+        let v = env!("CARGO_PKG_VERSION");
+        let spec = caisson_container::state::OCI_VERSION;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"version": v, "ociRuntimeSpec": spec})
+            );
+        } else {
+            println!("caisson version {v}\nOCI runtime spec: {spec}");
+        }
+        return Ok(0);
+    }
+    let engine = Engine::open(&cli.root).with_context(|| format!("open {}", cli.root.display()))?;
+    match cli.command {
+        Command::Version { .. } | Command::Monitor { .. } => unreachable!("handled above"),
+        Command::Pull {
+            image,
+            insecure,
+            platform,
+            quiet,
+        } => {
+            if platform.is_some() {
+                let rt = tokio_rt()?;
+                let mut o = pull_opts(insecure, &image, !quiet);
+                o.platform = platform;
+                let p = rt.block_on(caisson_image::registry::pull(&engine.store, &image, &o))?;
+                drop(rt);
+                println!("{}", p.config_digest);
+                return Ok(0);
+            }
+            pull(&engine, &image, insecure, quiet)?;
+            Ok(0)
+        }
+        Command::Push {
+            image,
+            dest,
+            insecure,
+        } => {
+            let img = images::resolve(&engine.store, &image)?;
+            let dest = dest.unwrap_or_else(|| img.names.first().cloned().unwrap_or(image.clone()));
+            let rt = tokio_rt()?;
+            let o = pull_opts(insecure, &dest, false);
+            let d = rt.block_on(caisson_image::registry::push(
+                &engine.store,
+                &img.manifest_digest,
+                &dest,
+                &o,
+            ))?;
+            println!("{dest}@{d}");
+            Ok(0)
+        }
+        Command::Images { json, quiet } => {
+            let list = images::list(&engine.store)?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|i| serde_json::json!({"id": i.config_digest.to_string(), "names": i.names, "digest": i.manifest_digest.to_string(), "size": i.size(), "created": i.config.created()}))
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else if quiet {
+                for i in &list {
+                    writeln!(out, "{}", i.short_id())?;
+                }
+            } else {
+                writeln!(
+                    out,
+                    "{:<50} {:<14} {:>10}",
+                    "REPOSITORY:TAG", "IMAGE ID", "SIZE"
+                )?;
+                for i in &list {
+                    for n in &i.names {
+                        writeln!(
+                            out,
+                            "{:<50} {:<14} {:>10}",
+                            n,
+                            i.short_id(),
+                            human(i.size())
+                        )?;
+                    }
+                }
+            }
+            Ok(0)
+        }
+        Command::Tag { image, name } => {
+            images::tag(&engine.store, &image, &name)?;
+            Ok(0)
+        }
+        Command::Rmi { images: list } => {
+            let in_use = engine.layers_in_use()?;
+            let mut failed = false;
+            for i in &list {
+                match images::remove(&engine.store, i, &in_use) {
+                    Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                    Err(e) => {
+                        eprintln!("caisson: {i}: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(i32::from(failed))
+        }
+        Command::Inspect { what } => {
+            if let Ok(r) = engine.find(&what) {
+                let mut v = serde_json::to_value(&r)?;
+                v["status"] = serde_json::json!(engine.status(&r));
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(0);
+            }
+            let img = images::resolve(&engine.store, &what)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "id": img.config_digest.to_string(),
+                    "names": img.names,
+                    "manifestDigest": img.manifest_digest.to_string(),
+                    "manifest": img.manifest,
+                    "config": img.config,
+                }))?
+            );
+            Ok(0)
+        }
+        Command::Run(a) | Command::Create(a) if a.tty && a.detach && a.interactive => {
+            bail!("-dit: an interactive terminal cannot be detached (use -dt or -it)")
+        }
+        Command::Run(a) => run(&engine, &a, true),
+        Command::Create(a) => run(&engine, &a, false),
+        Command::Start { container, attach } => {
+            let r = engine.find(&container)?;
+            let code = engine
+                .start(&r, attach)
+                .map_err(|e| anyhow::Error::new(e).context(RunFailed))?;
+            if !attach {
+                println!("{}", r.name);
+            }
+            Ok(code)
+        }
+        Command::Ps { all, quiet, json } => {
+            let mut rows = Vec::new();
+            for r in engine.list()? {
+                let st = engine.status(&r);
+                if !all && !matches!(st.as_str(), "running" | "paused") {
+                    continue;
+                }
+                rows.push((r, st));
+            }
+            let mut out = std::io::stdout().lock();
+            if json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(r, s)| serde_json::json!({"id": r.id, "name": r.name, "image": r.image, "command": r.command, "created": r.created, "status": s, "exitCode": r.exit_code, "pid": r.pid}))
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else if quiet {
+                for (r, _) in &rows {
+                    writeln!(out, "{}", &r.id[..12])?;
+                }
+            } else {
+                writeln!(
+                    out,
+                    "{:<14} {:<30} {:<24} {:<16} NAMES",
+                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+                )?;
+                for (r, s) in &rows {
+                    let status = match (s.as_str(), r.exit_code) {
+                        ("exited", Some(c)) => format!("exited ({c})"),
+                        (s, _) => s.to_string(),
+                    };
+                    let mut cmd = r.command.join(" ");
+                    if cmd.len() > 22 {
+                        cmd.truncate(21);
+                        cmd.push('…');
+                    }
+                    writeln!(
+                        out,
+                        "{:<14} {:<30} {:<24} {:<16} {}",
+                        &r.id[..12],
+                        r.image,
+                        cmd,
+                        status,
+                        r.name
+                    )?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Logs { container, follow } => {
+            let r = engine.find(&container)?;
+            logs(&engine, &r, follow)?;
+            Ok(0)
+        }
+        Command::Exec {
+            interactive,
+            tty,
+            env,
+            user,
+            workdir,
+            container,
+            command,
+        } => {
+            let r = engine.find(&container)?;
+            let mut c = std::process::Command::new(&engine.runtime);
+            c.arg("--root").arg(engine.runtime_root()).arg("exec");
+            if tty {
+                c.arg("--tty");
+            }
+            for e in &env {
+                c.arg("-e").arg(e);
+            }
+            if let Some(u) = &user {
+                c.arg("--user").arg(u);
+            }
+            if let Some(w) = &workdir {
+                c.arg("--cwd").arg(w);
+            }
+            c.arg(&r.id).args(&command);
+            if !interactive && !tty {
+                c.stdin(std::process::Stdio::null());
+            }
+            let st = c
+                .status()
+                .with_context(|| format!("run {}", engine.runtime.display()))?;
+            Ok(st.code().unwrap_or(126))
+        }
+        Command::Stop { time, containers } => {
+            for c in &containers {
+                let r = engine.find(c)?;
+                engine.stop(&r, std::time::Duration::from_secs(time))?;
+                println!("{}", r.name);
+            }
+            Ok(0)
+        }
+        Command::Kill { signal, containers } => {
+            for c in &containers {
+                let r = engine.find(c)?;
+                engine.kill(&r, &signal)?;
+                println!("{}", r.name);
+            }
+            Ok(0)
+        }
+        Command::Rm { force, containers } => {
+            for c in &containers {
+                let r = engine.find(c)?;
+                engine.remove(&r, force)?;
+                println!("{}", r.name);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn human(n: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let f = n as f64;
+    if n >= 1 << 30 {
+        format!("{:.1} GB", f / f64::from(1u32 << 30))
+    } else if n >= 1 << 20 {
+        format!("{:.1} MB", f / f64::from(1u32 << 20))
+    } else if n >= 1 << 10 {
+        format!("{:.1} kB", f / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn run(engine: &Engine, a: &RunArgs, start: bool) -> Result<i32> {
+    if images::resolve(&engine.store, &a.image).is_err() {
+        eprintln!("Image {} not found locally, pulling it", a.image);
+        pull(engine, &a.image, a.insecure, false).map_err(|e| e.context(RunFailed))?;
+    }
+    let opts = run_options(a)?;
+    let r = engine
+        .create(&opts)
+        .map_err(|e| anyhow::Error::new(e).context(RunFailed))?;
+    if a.explain {
+        eprintln!("Isolation of {} ({}):", r.name, &r.id[..12]);
+        for (k, v) in &r.explain {
+            eprintln!("  {k:<18} {v}");
+        }
+    }
+    if !start {
+        println!("{}", r.id);
+        return Ok(0);
+    }
+    let attach = !a.detach;
+    let code = engine
+        .start(&r, attach)
+        .map_err(|e| anyhow::Error::new(e).context(RunFailed))?;
+    if a.detach {
+        println!("{}", r.id);
+    }
+    Ok(code)
+}
+
+fn logs(engine: &Engine, r: &caisson_engine::Record, follow: bool) -> Result<()> {
+    let cdir = engine.container_dir(&r.id);
+    let mut seen = 0usize;
+    loop {
+        let recs = caisson_engine::monitor::read_log(&cdir);
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        for (stream, text) in recs.iter().skip(seen) {
+            if stream == "stderr" {
+                err.write_all(text.as_bytes())?;
+            } else {
+                out.write_all(text.as_bytes())?;
+            }
+        }
+        out.flush()?;
+        seen = recs.len();
+        if !follow {
+            return Ok(());
+        }
+        let now = engine.load(&r.id);
+        if now
+            .map(|n| n.finished_at.is_some() && n.pid.is_none())
+            .unwrap_or(true)
+        {
+            // one last read after the end
+            let recs = caisson_engine::monitor::read_log(&cdir);
+            for (stream, text) in recs.iter().skip(seen) {
+                if stream == "stderr" {
+                    err.write_all(text.as_bytes())?;
+                } else {
+                    out.write_all(text.as_bytes())?;
+                }
+            }
+            return Ok(());
+        }
+        drop((out, err));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

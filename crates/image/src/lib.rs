@@ -12,8 +12,14 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod digest;
+pub mod images;
+pub mod layers;
+pub mod reference;
+pub mod registry;
 pub mod store;
+pub mod unpack;
 
 pub use digest::Digest;
 pub use store::{BlobWriter, Store};

@@ -59,11 +59,13 @@ impl Store {
             .write(true)
             .open(&p)
             .map_err(io_err("open", &p))?;
-        let file = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| ImageError::Io {
-                op: "lock",
-                path: p.clone(),
-                source: e.into(),
+        let file =
+            nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| {
+                ImageError::Io {
+                    op: "lock",
+                    path: p.clone(),
+                    source: e.into(),
+                }
             })?;
         Ok(StoreLock { _file: file })
     }
@@ -122,7 +124,8 @@ impl Store {
         let d = Digest::sha256_of(data);
         if !self.has_blob(&d) {
             let mut w = self.blob_writer(&d, Some(data.len() as u64), false)?;
-            w.write_all(data).map_err(io_err("write", w.partial_path()))?;
+            w.write_all(data)
+                .map_err(io_err("write", w.partial_path()))?;
             w.commit()?;
         }
         Ok(d)
@@ -131,10 +134,17 @@ impl Store {
     /// A writer for the blob `expected` (of `size` bytes, if announced). With
     /// `resume`, bytes already in its partial file are kept (re-hashed) and writing
     /// continues after them — [`BlobWriter::offset`] says where.
-    pub fn blob_writer(&self, expected: &Digest, size: Option<u64>, resume: bool) -> Result<BlobWriter> {
-        let partial = self
-            .tmp_dir()
-            .join(format!("{}-{}.partial", expected.algorithm().as_str(), expected.hex()));
+    pub fn blob_writer(
+        &self,
+        expected: &Digest,
+        size: Option<u64>,
+        resume: bool,
+    ) -> Result<BlobWriter> {
+        let partial = self.tmp_dir().join(format!(
+            "{}-{}.partial",
+            expected.algorithm().as_str(),
+            expected.hex()
+        ));
         let mut hasher = expected.hasher();
         let mut offset = 0;
         let file = if resume && partial.exists() {
@@ -191,7 +201,9 @@ impl Store {
         let mut out = Vec::new();
         for alg in ["sha256", "sha512"] {
             let dir = self.root.join("blobs").join(alg);
-            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in rd.flatten() {
                 if let Ok(d) = format!("{alg}:{}", e.file_name().to_string_lossy()).parse() {
                     out.push(d);
@@ -245,7 +257,10 @@ impl Store {
 
     /// Directory of the unpacked layer with chain id `chain`.
     pub fn layer_dir(&self, chain: &Digest) -> PathBuf {
-        self.root.join("layers").join(chain.algorithm().as_str()).join(chain.hex())
+        self.root
+            .join("layers")
+            .join(chain.algorithm().as_str())
+            .join(chain.hex())
     }
 }
 
@@ -392,18 +407,31 @@ mod tests {
         let mut w = s.blob_writer(&other, None, false).unwrap();
         w.write_all(b"not it").unwrap();
         let e = w.commit().unwrap_err().to_string();
-        assert!(e.contains("digest mismatch") && e.contains(&other.to_string()), "{e}");
+        assert!(
+            e.contains("digest mismatch") && e.contains(&other.to_string()),
+            "{e}"
+        );
         assert!(!s.has_blob(&other));
         // longer than announced
         let mut w = s.blob_writer(&other, Some(3), false).unwrap();
         assert!(w.write_all(b"four").is_err());
         // shorter than announced
-        let mut w = s.blob_writer(&d, Some(data.len() as u64 + 1), false).unwrap();
+        let mut w = s
+            .blob_writer(&d, Some(data.len() as u64 + 1), false)
+            .unwrap();
         w.write_all(&data).unwrap();
         assert!(matches!(w.commit(), Err(ImageError::SizeMismatch { .. })));
         // temp area is clean after refusals (partials are removed on a bad commit)
-        let left: Vec<_> = std::fs::read_dir(s.tmp_dir()).unwrap().flatten().map(|e| e.file_name()).collect();
-        assert!(left.iter().all(|n| n.to_string_lossy().ends_with(".partial")), "{left:?}");
+        let left: Vec<_> = std::fs::read_dir(s.tmp_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            left.iter()
+                .all(|n| n.to_string_lossy().ends_with(".partial")),
+            "{left:?}"
+        );
     }
 
     #[test]

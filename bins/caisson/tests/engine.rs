@@ -1,0 +1,301 @@
+//! The `caisson` engine end to end: pull from a real registry on loopback (Debian's
+//! docker-registry, busybox pushed there by skopeo via ../shared/peers/peers.sh),
+//! run containers hardened by default, detached containers with logs/exec/stop/rm,
+//! push back and pull by digest, and nothing left behind.
+#![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const IMAGE: &str = "127.0.0.1:5000/busybox:latest";
+
+fn caisson() -> &'static str {
+    env!("CARGO_BIN_EXE_caisson")
+}
+
+fn runtime() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/caisson-runtime");
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace first (cargo build --release)",
+        p.display()
+    );
+    p
+}
+
+fn registry_up() {
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers/peers.sh");
+    assert!(peers.exists(), "{} is missing", peers.display());
+    for args in [&["registry", "start"][..], &["images"][..]] {
+        let o = Command::new("bash")
+            .arg(&peers)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "peers.sh {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_in(root: &Path, args: &[&str]) -> Out {
+    let out = tempfile::tempfile().unwrap();
+    let err = tempfile::tempfile().unwrap();
+    let st = Command::new(caisson())
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("CAISSON_RUNTIME", runtime())
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(err.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut s = String::new();
+        f.seek(std::io::SeekFrom::Start(0)).unwrap();
+        f.read_to_string(&mut s).unwrap();
+        s
+    };
+    Out {
+        code: st.code().unwrap_or(-1),
+        stdout: read(out),
+        stderr: read(err),
+    }
+}
+
+fn ok(root: &Path, args: &[&str]) -> String {
+    let o = run_in(root, args);
+    assert_eq!(o.code, 0, "caisson {args:?}:\n{}\n{}", o.stdout, o.stderr);
+    o.stdout
+}
+
+fn overlay_mounts_under(p: &Path) -> Vec<String> {
+    let p = p.to_string_lossy().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|m| m.starts_with(&p))
+        .collect()
+}
+
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
+#[test]
+fn pull_run_hardened_detached_lifecycle_push_and_clean() {
+    registry_up();
+    let tmp = tempfile::Builder::new()
+        .prefix("caisson-engine-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path().join("root");
+    let id = ok(&root, &["pull", "-q", IMAGE]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let images = ok(&root, &["images"]);
+    assert!(images.contains(IMAGE), "{images}");
+
+    // hardened by default
+    let o = run_in(
+        &root,
+        &[
+            "run", "--rm", "--explain", IMAGE, "sh", "-c",
+            "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes; wc -c < /proc/kcore; ls /sys/class/net; unshare -U true 2>&1 || echo unshare-denied; echo hello > /f && cat /f; exit 3",
+        ],
+    );
+    assert_eq!(
+        o.code, 3,
+        "exit code passes through: {}\n{}",
+        o.stdout, o.stderr
+    );
+    let out = &o.stdout;
+    assert!(
+        out.contains("CapEff:\t00000000000005fb"),
+        "the 9 default capabilities: {out}"
+    );
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.contains("2048"), "default pids limit: {out}");
+    assert!(
+        out.contains(&(2u64 << 30).to_string()),
+        "default memory limit: {out}"
+    );
+    assert!(
+        out.lines().any(|l| l.trim() == "lo"),
+        "loopback only: {out}"
+    );
+    assert!(!out.contains("eth0"), "{out}");
+    assert!(
+        out.contains("unshare-denied") || out.contains("Operation not permitted"),
+        "{out}"
+    );
+    assert!(out.contains("hello"), "{out}");
+    assert!(
+        o.stderr.contains("seccomp") && o.stderr.contains("capabilities"),
+        "--explain: {}",
+        o.stderr
+    );
+    // --rm left nothing
+    assert_eq!(ok(&root, &["ps", "-a", "-q"]).trim(), "");
+    assert!(overlay_mounts_under(&root).is_empty());
+
+    // options
+    let out = ok(&root, &["run", "--rm", "--read-only", "--user", "1000:1000", "--memory", "64m", "--pids-limit", "50", "--cap-drop", "ALL", IMAGE, "sh", "-c", "id -u; touch /x 2>&1; touch /tmp/y && echo tmp-ok; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; grep CapEff /proc/self/status"]);
+    assert!(out.starts_with("1000\n"), "{out}");
+    assert!(
+        out.contains("Read-only file system") && out.contains("tmp-ok"),
+        "{out}"
+    );
+    assert!(out.contains("67108864") && out.contains("\n50\n"), "{out}");
+    assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
+    let vol = tmp.path().join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("in"), "from-host\n").unwrap();
+    let spec = format!("{}:/data:ro", vol.display());
+    let out = ok(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &spec,
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /data/in; touch /data/x 2>&1 || true",
+        ],
+    );
+    assert!(
+        out.contains("from-host") && out.contains("Read-only"),
+        "{out}"
+    );
+    let o = run_in(&root, &["run", "--rm", "--privileged", IMAGE, "true"]);
+    assert_eq!(o.code, 125);
+    assert!(o.stderr.contains("privileged"), "{}", o.stderr);
+
+    // detached: ps, logs, exec, stop, start again, rm
+    let cid = ok(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            IMAGE,
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 0' TERM; echo started; while :; do sleep 0.1; done",
+        ],
+    );
+    let cid = cid.trim();
+    assert_eq!(cid.len(), 64, "{cid}");
+    let ps = ok(&root, &["ps"]);
+    assert!(ps.contains("web") && ps.contains("running"), "{ps}");
+    assert!(wait_until(10, || ok(&root, &["logs", "web"]).contains("started")));
+    assert_eq!(
+        ok(&root, &["exec", "web", "sh", "-c", "echo $((6*7))"]).trim(),
+        "42"
+    );
+    let o = run_in(&root, &["exec", "web", "sh", "-c", "exit 7"]);
+    assert_eq!(o.code, 7);
+    let o = run_in(&root, &["rm", "web"]);
+    assert_ne!(o.code, 0, "rm of a running container needs --force");
+    ok(&root, &["stop", "-t", "5", "web"]);
+    let ps = ok(&root, &["ps", "-a"]);
+    assert!(ps.contains("exited (0)"), "{ps}");
+    assert_eq!(ok(&root, &["logs", "web"]), "started\ngot-term\n");
+    assert!(
+        overlay_mounts_under(&root).is_empty(),
+        "the stopped container's root is unmounted"
+    );
+    // the upper dir survives a stop: start it again
+    ok(&root, &["start", "web"]);
+    assert!(wait_until(10, || ok(&root, &["ps"]).contains("running")));
+    ok(&root, &["rm", "-f", "web"]);
+    assert_eq!(ok(&root, &["ps", "-a", "-q"]).trim(), "");
+
+    // a monitor killed hard: the runtime still knows the container; rm -f cleans up
+    ok(
+        &root,
+        &["run", "-d", "--name", "orphan", IMAGE, "sleep", "600"],
+    );
+    let rec: serde_json::Value = serde_json::from_str(&ok(&root, &["inspect", "orphan"])).unwrap();
+    let pid = rec["pid"].as_i64().unwrap();
+    let monitor = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: i32 = monitor
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cmdline = std::fs::read_to_string(format!("/proc/{ppid}/cmdline")).unwrap();
+    assert!(
+        cmdline.contains("__monitor"),
+        "the init's parent is its monitor: {cmdline}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ppid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let ps = ok(&root, &["ps"]);
+    assert!(
+        ps.contains("orphan") && ps.contains("running"),
+        "state recovered from the runtime: {ps}"
+    );
+    ok(&root, &["rm", "-f", "orphan"]);
+    assert!(overlay_mounts_under(&root).is_empty());
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "its processes are gone"
+    );
+
+    // push back, then pull by digest into a fresh store
+    let dest = format!(
+        "127.0.0.1:5000/caisson-engine-test/busybox-{}:pushed",
+        std::process::id()
+    );
+    let pushed = ok(&root, &["push", IMAGE, &dest]);
+    let digest = pushed.trim().rsplit('@').next().unwrap().to_string();
+    let root2 = tmp.path().join("root2");
+    let by_digest = format!(
+        "127.0.0.1:5000/caisson-engine-test/busybox-{}@{digest}",
+        std::process::id()
+    );
+    ok(&root2, &["pull", "-q", &by_digest]);
+    let out = ok(&root2, &["run", "--rm", &by_digest, "echo", "from-digest"]);
+    assert_eq!(out.trim(), "from-digest");
+
+    // rmi: the image and its layers go
+    ok(&root, &["rmi", IMAGE]);
+    assert!(!ok(&root, &["images"]).contains(IMAGE));
+    let layers = std::fs::read_dir(root.join("layers/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        layers, 0,
+        "unpacked layers removed with the last image using them"
+    );
+}
