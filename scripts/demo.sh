@@ -53,3 +53,32 @@ echo "    masked /proc paths, memory and pids limits, device access denied)"
 echo "== after exit: state and cgroup are gone"
 "$RT" --root "$D/state" list
 [ -d /sys/fs/cgroup/pids/caisson-demo/demo ] && echo "cgroup LEFT BEHIND" || echo "cgroup removed"
+
+# ───────────── part 2: the engine, from an image made here ─────────────
+SHARED=${SHARED:-$(cd .. && pwd)/shared}
+PEERS="$SHARED/peers/peers.sh"
+for c in skopeo umoci docker-registry curl; do
+  command -v "$c" >/dev/null || { bash "$PEERS" install; break; }
+done
+echo "== making a busybox OCI image locally (umoci) and pushing it to a registry on 127.0.0.1:5000"
+bash "$PEERS" registry start
+bash "$PEERS" images
+CAISSON="./target/release/caisson --root $D/engine"
+export CAISSON_RUNTIME=$RT
+echo "== caisson pull (verified, unpacked)"
+$CAISSON pull 127.0.0.1:5000/busybox:latest
+$CAISSON images
+echo "== caisson run --rm --explain: hardened by default"
+$CAISSON run --rm --explain 127.0.0.1:5000/busybox:latest sh -c '
+  echo "inside: uid $(id -u), $(grep CapEff /proc/self/status), $(grep NoNewPrivs /proc/self/status), $(grep "^Seccomp:" /proc/self/status)"
+  echo "  pids.max $(cat /sys/fs/cgroup/pids/pids.max), memory limit $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
+  echo "  network: $(ls /sys/class/net | tr "\n" " ")"
+  unshare -U true 2>/dev/null && echo "  unshare: ALLOWED" || echo "  unshare: denied (seccomp/capabilities)"'
+echo "== a detached container: logs, exec, stop, rm"
+$CAISSON run -d --name demo-web 127.0.0.1:5000/busybox:latest sh -c 'echo serving; while :; do sleep 1; done' >/dev/null
+sleep 0.5
+$CAISSON ps
+$CAISSON exec demo-web sh -c 'echo "exec inside: hostname $(hostname)"'
+$CAISSON logs demo-web
+$CAISSON rm -f demo-web
+$CAISSON system df

@@ -259,6 +259,11 @@ enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Disk use and clean-up of the store.
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
     /// The container monitor (internal).
     #[command(name = "__monitor", hide = true)]
     Monitor {
@@ -269,6 +274,22 @@ enum Command {
         root: PathBuf,
         /// Container id.
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// Show disk use of images, layers, containers and partial downloads.
+    Df {
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove stopped containers, unused blobs and layers, partial downloads.
+    Prune {
+        /// Do not ask for confirmation (required when not on a terminal).
+        #[arg(short = 'f', long)]
+        force: bool,
     },
 }
 
@@ -627,6 +648,28 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 let r = engine.find(c)?;
                 engine.kill(&r, &signal)?;
                 println!("{}", r.name);
+            }
+            Ok(0)
+        }
+        Command::System { command: SystemCommand::Df { json } } => {
+            let d = engine.disk_use()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                println!("{:<22} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
+                println!("{:<22} {:>8} {:>12}", "images (blobs)", d.images, human(d.blob_bytes));
+                println!("{:<22} {:>8} {:>12}", "unpacked layers", d.layers, human(d.layer_bytes));
+                println!("{:<22} {:>8} {:>12}", "containers", d.containers, human(d.container_bytes));
+                println!("{:<22} {:>8} {:>12}", "partial downloads", "-", human(d.partial_bytes));
+            }
+            Ok(0)
+        }
+        Command::System { command: SystemCommand::Prune { force } } => {
+            if !force {
+                bail!("system prune removes stopped containers and unused images data: pass --force to confirm");
+            }
+            for l in engine.prune()? {
+                println!("removed {l}");
             }
             Ok(0)
         }

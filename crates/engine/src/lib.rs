@@ -462,3 +462,104 @@ fn nofile_limits() -> (u64, u64) {
 fn seccomp_for(caps: &[&str]) -> serde_json::Value {
     seccomp_profile::default_profile(caps)
 }
+
+/// Disk use, as `caisson system df` prints it.
+#[derive(Debug, Serialize)]
+pub struct DiskUse {
+    /// Images (names → one image per manifest).
+    pub images: usize,
+    /// Bytes of all blobs in the store.
+    pub blob_bytes: u64,
+    /// Unpacked layers.
+    pub layers: usize,
+    /// Bytes of unpacked layers.
+    pub layer_bytes: u64,
+    /// Containers.
+    pub containers: usize,
+    /// Bytes written by containers (their upper dirs and logs).
+    pub container_bytes: u64,
+    /// Bytes of unfinished downloads in the temp area.
+    pub partial_bytes: u64,
+}
+
+fn du(p: &Path) -> u64 {
+    let Ok(m) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        return m.len();
+    }
+    std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| du(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+impl Engine {
+    /// `system df`.
+    pub fn disk_use(&self) -> Result<DiskUse> {
+        let images = caisson_image::images::list(&self.store)?.len();
+        let blob_bytes = self
+            .store
+            .blobs()?
+            .iter()
+            .map(|d| std::fs::metadata(self.store.blob_path(d)).map_or(0, |m| m.len()))
+            .sum();
+        let layers = caisson_image::layers::layer_dirs(&self.store);
+        let layer_bytes = layers.iter().map(|c| du(&self.store.layer_dir(c))).sum();
+        let containers = self.list()?;
+        let container_bytes = containers
+            .iter()
+            .map(|r| {
+                let d = self.container_dir(&r.id);
+                du(&d.join("upper")) + du(&d.join("ctr.log")) + du(&d.join("ctr.log.1"))
+            })
+            .sum();
+        Ok(DiskUse {
+            images,
+            blob_bytes,
+            layers: layers.len(),
+            layer_bytes,
+            containers: containers.len(),
+            container_bytes,
+            partial_bytes: du(&self.store.tmp_dir()),
+        })
+    }
+
+    /// `system prune`: remove stopped containers, blobs no image refers to, unpacked
+    /// layers no image or container uses, and unfinished downloads. Returns what
+    /// was removed, one line each.
+    pub fn prune(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for r in self.list()? {
+            if !matches!(self.status(&r).as_str(), "running" | "paused" | "created") {
+                self.remove(&r, false)?;
+                out.push(format!("container {} ({})", r.name, &r.id[..12]));
+            }
+        }
+        let _l = self.store.lock()?;
+        let mut keep_blobs = std::collections::BTreeSet::new();
+        let mut keep_layers = self.layers_in_use()?;
+        for img in caisson_image::images::list(&self.store)? {
+            keep_blobs.insert(img.manifest_digest.clone());
+            keep_blobs.insert(img.config_digest.clone());
+            for (d, _) in img.layers()? {
+                keep_blobs.insert(d);
+            }
+            keep_layers.extend(caisson_image::layers::chain_ids(&img.diff_ids()?));
+        }
+        for b in self.store.blobs()? {
+            if !keep_blobs.contains(&b) {
+                self.store.remove_blob(&b)?;
+                out.push(format!("blob {b}"));
+            }
+        }
+        for c in caisson_image::layers::layer_dirs(&self.store) {
+            if !keep_layers.contains(&c) {
+                caisson_image::layers::remove_layer(&self.store, &c)?;
+                out.push(format!("layer {c}"));
+            }
+        }
+        self.store.clear_tmp()?;
+        Ok(out)
+    }
+}
