@@ -24,6 +24,12 @@ fn runtime() -> PathBuf {
 }
 
 fn registry_up() {
+    // once per test binary: peers.sh images rebuilds its rootfs, not concurrently
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(registry_up_now);
+}
+
+fn registry_up_now() {
     let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers/peers.sh");
     assert!(peers.exists(), "{} is missing", peers.display());
     for args in [&["registry", "start"][..], &["images"][..]] {
@@ -298,4 +304,65 @@ fn pull_run_hardened_detached_lifecycle_push_and_clean() {
         layers, 0,
         "unpacked layers removed with the last image using them"
     );
+}
+
+#[test]
+fn interactive_terminal_and_follow_logs() {
+    registry_up();
+    let tmp = tempfile::Builder::new()
+        .prefix("caisson-engine-it-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path().join("root");
+    ok(&root, &["pull", "-q", IMAGE]);
+    // -it under a real terminal (script(1)); input typed at the container's shell
+    let line = format!(
+        "{} --root {} run --rm -it {IMAGE} sh",
+        caisson(),
+        root.display()
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env("CAISSON_RUNTIME", runtime())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let _ = stdin.write_all(b"tty; echo typed-$((6*7)); exit 5\n");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("typed-42"),
+        "{text}"
+    );
+    // logs -f follows a running container to its end
+    ok(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "talker",
+            IMAGE,
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo line-$i; sleep 0.3; done",
+        ],
+    );
+    let o = run_in(&root, &["logs", "-f", "talker"]);
+    assert_eq!(o.code, 0);
+    assert_eq!(o.stdout, "line-1\nline-2\nline-3\n");
+    ok(&root, &["rm", "talker"]);
 }

@@ -259,9 +259,19 @@ fn monitor(
     // stdio of the container
     let mut console: Option<std::os::unix::net::UnixListener> = None;
     let mut pipes: Vec<(OwnedFd, &'static str)> = Vec::new();
+    let mut sock_dir: Option<PathBuf> = None;
     if r.tty {
-        let sock = cdir.join("console.sock");
-        let _ = std::fs::remove_file(&sock);
+        // A Unix socket path must fit in 108 bytes: the container dir may not, so the
+        // socket lives in a private (0700, unpredictable) directory under /tmp.
+        let dir = nix::unistd::mkdtemp("/tmp/caisson-tty-XXXXXX").map_err(|e| {
+            fail(EngineError::Io {
+                op: "create",
+                path: "/tmp/caisson-tty-XXXXXX".into(),
+                source: e.into(),
+            })
+        })?;
+        let sock = dir.join("console.sock");
+        sock_dir = Some(dir);
         let l = std::os::unix::net::UnixListener::bind(&sock)
             .map_err(io_err("bind", &sock))
             .map_err(fail)?;
@@ -305,6 +315,10 @@ fn monitor(
         Some(l) => Some(accept_master(l).map_err(fail)?),
         None => None,
     };
+    drop(console);
+    if let Some(d) = sock_dir.take() {
+        let _ = std::fs::remove_dir_all(d);
+    }
     let st = child
         .wait()
         .map_err(io_err("wait for", &engine.runtime))
@@ -359,7 +373,6 @@ fn monitor(
     let code = reap(pid);
     let _ = engine.runtime_cmd(&["delete", "--force", id]);
     unmount_rootfs(&cdir);
-    let _ = std::fs::remove_file(cdir.join("console.sock"));
     if r.auto_remove {
         let _ = std::fs::remove_dir_all(&cdir);
     } else {

@@ -122,12 +122,15 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Response headers, names lower-cased.
+type Headers = Vec<(String, String)>;
+
 /// One HTTP/1.1 request over a fresh connection: status, lower-cased headers, body.
 fn http_get(
     addr: &str,
     path: &str,
     headers: &[(&str, &str)],
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> std::io::Result<(u16, Headers, Vec<u8>)> {
     let sa: SocketAddr = addr.parse().expect("a socket address");
     let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
