@@ -172,6 +172,31 @@ enum Command {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Write images to an archive: an OCI layout (tar or directory) or a `docker save` tar.
+    Save {
+        /// Output file (or directory for oci-dir).
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        /// oci-archive (default), oci-dir or docker-archive.
+        #[arg(long, default_value = "oci-archive")]
+        format: String,
+        /// Images.
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from an OCI layout (tar or directory) or a `docker save` tar.
+    Load {
+        /// The archive.
+        #[arg(short = 'i', long)]
+        input: PathBuf,
+    },
+    /// Make a single-layer image from a tarball of a root filesystem.
+    Import {
+        /// The tarball (plain or gzip).
+        file: PathBuf,
+        /// Name for the image.
+        name: String,
+    },
     /// Show an image's or a container's details (JSON).
     Inspect {
         /// Image or container.
@@ -513,6 +538,33 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(i32::from(failed))
         }
+        Command::Save {
+            output,
+            format,
+            images: list,
+        } => {
+            let format: caisson_image::layout::ArchiveFormat = format.parse()?;
+            let imgs = list
+                .iter()
+                .map(|i| images::resolve(&engine.store, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            caisson_image::layout::save(&engine.store, &imgs, &output, format)?;
+            Ok(0)
+        }
+        Command::Load { input } => {
+            for n in caisson_image::layout::load(&engine.store, &input)? {
+                println!("Loaded image: {n}");
+            }
+            Ok(0)
+        }
+        Command::Import { file, name } => {
+            let d = caisson_image::layout::import_rootfs(&engine.store, &file, &name)?;
+            let img = images::resolve(&engine.store, &images::normalize(&name))
+                .or_else(|_| images::resolve(&engine.store, &name))?;
+            eprintln!("Imported {name} (manifest {d})");
+            println!("{}", img.config_digest);
+            Ok(0)
+        }
         Command::Inspect { what } => {
             if let Ok(r) = engine.find(&what) {
                 let mut v = serde_json::to_value(&r)?;
@@ -651,20 +703,44 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::System { command: SystemCommand::Df { json } } => {
+        Command::System {
+            command: SystemCommand::Df { json },
+        } => {
             let d = engine.disk_use()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&d)?);
             } else {
                 println!("{:<22} {:>8} {:>12}", "TYPE", "COUNT", "SIZE");
-                println!("{:<22} {:>8} {:>12}", "images (blobs)", d.images, human(d.blob_bytes));
-                println!("{:<22} {:>8} {:>12}", "unpacked layers", d.layers, human(d.layer_bytes));
-                println!("{:<22} {:>8} {:>12}", "containers", d.containers, human(d.container_bytes));
-                println!("{:<22} {:>8} {:>12}", "partial downloads", "-", human(d.partial_bytes));
+                println!(
+                    "{:<22} {:>8} {:>12}",
+                    "images (blobs)",
+                    d.images,
+                    human(d.blob_bytes)
+                );
+                println!(
+                    "{:<22} {:>8} {:>12}",
+                    "unpacked layers",
+                    d.layers,
+                    human(d.layer_bytes)
+                );
+                println!(
+                    "{:<22} {:>8} {:>12}",
+                    "containers",
+                    d.containers,
+                    human(d.container_bytes)
+                );
+                println!(
+                    "{:<22} {:>8} {:>12}",
+                    "partial downloads",
+                    "-",
+                    human(d.partial_bytes)
+                );
             }
             Ok(0)
         }
-        Command::System { command: SystemCommand::Prune { force } } => {
+        Command::System {
+            command: SystemCommand::Prune { force },
+        } => {
             if !force {
                 bail!("system prune removes stopped containers and unused images data: pass --force to confirm");
             }

@@ -366,3 +366,68 @@ fn interactive_terminal_and_follow_logs() {
     assert_eq!(o.stdout, "line-1\nline-2\nline-3\n");
     ok(&root, &["rm", "talker"]);
 }
+
+#[test]
+fn save_load_and_import_through_the_cli() {
+    registry_up();
+    let tmp = tempfile::Builder::new()
+        .prefix("caisson-engine-sl-")
+        .tempdir()
+        .unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(&a, &["pull", "-q", IMAGE]);
+    for fmt in ["oci-archive", "docker-archive"] {
+        let f = tmp.path().join(format!("img-{fmt}.tar"));
+        ok(
+            &a,
+            &["save", "--format", fmt, "-o", f.to_str().unwrap(), IMAGE],
+        );
+        let root = b.join(fmt);
+        let out = ok(&root, &["load", "-i", f.to_str().unwrap()]);
+        assert!(out.contains(IMAGE), "{fmt}: {out}");
+        assert_eq!(
+            ok(&root, &["run", "--rm", IMAGE, "echo", "loaded"]).trim(),
+            "loaded"
+        );
+    }
+    // a rootfs tarball becomes a one-layer image
+    let rootfs = tmp.path().join("rootfs.tar");
+    let bb = std::fs::read("/bin/busybox").expect("busybox-static");
+    let mut t = tar::Builder::new(std::fs::File::create(&rootfs).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bb.len() as u64);
+    h.set_mode(0o755);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    t.append_data(&mut h, "bin/busybox", bb.as_slice()).unwrap();
+    t.into_inner().unwrap();
+    ok(
+        &b,
+        &["import", rootfs.to_str().unwrap(), "localhost/imported:1"],
+    );
+    let out = ok(
+        &b,
+        &[
+            "run",
+            "--rm",
+            "localhost/imported:1",
+            "/bin/busybox",
+            "echo",
+            "imported",
+        ],
+    );
+    assert_eq!(out.trim(), "imported");
+    // a damaged archive is refused and the store stays as it was
+    let f = tmp.path().join("img-oci-archive.tar");
+    let mut data = std::fs::read(&f).unwrap();
+    let n = data.len();
+    data.truncate(n / 2);
+    std::fs::write(&f, data).unwrap();
+    let fresh = tmp.path().join("fresh");
+    let o = run_in(&fresh, &["load", "-i", f.to_str().unwrap()]);
+    assert_ne!(o.code, 0);
+    assert!(!o.stderr.is_empty());
+    assert_eq!(ok(&fresh, &["images", "-q"]).trim(), "");
+}

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod digest;
 pub mod images;
 pub mod layers;
+pub mod layout;
 pub mod reference;
 pub mod registry;
 pub mod store;
