@@ -8,12 +8,13 @@
 //! store and no temp file left.
 #![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
+mod common;
+
+use common::*;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
-use std::time::Duration;
 
 use caisson_image::images::{self, LocalImage};
 use caisson_image::layers::ensure_unpacked;
@@ -23,53 +24,10 @@ use caisson_image::{Digest, Store};
 use serde_json::Value;
 use tar::EntryType;
 
-const REGISTRY: &str = "127.0.0.1:5000";
 const IMAGE: &str = "127.0.0.1:5000/busybox:latest";
 const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 
 // ───────────── helpers ─────────────
-
-fn peers_sh() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers/peers.sh")
-}
-
-fn run_peers(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("bash")
-        .arg(peers_sh())
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", peers_sh().display()))?;
-    let text = format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
-}
-
-/// Start the real registry and push busybox (once per test process).
-fn real_registry() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = READY.get_or_init(|| {
-        run_peers(&["registry", "start"])
-            .map_err(|e| format!("peers.sh registry start failed:\n{e}"))?;
-        // other test binaries may run `images` at the same time: one more try
-        if let Err(first) = run_peers(&["images"]) {
-            std::thread::sleep(Duration::from_secs(2));
-            run_peers(&["images"])
-                .map_err(|e| format!("peers.sh images failed twice:\n{first}\n---\n{e}"))?;
-        }
-        Ok(())
-    });
-    if let Err(e) = r {
-        panic!("the real registry on {REGISTRY} is not available:\n{e}");
-    }
-}
 
 fn new_store(t: &tempfile::TempDir, name: &str) -> Store {
     Store::open(&t.path().join(format!("store-{name}"))).unwrap()

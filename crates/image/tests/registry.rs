@@ -5,65 +5,22 @@
 //! - a hostile HTTP/1.1 registry written here, serving lies about digests and sizes.
 #![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
+mod common;
+
+use common::*;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use caisson_image::registry::{self, PullOptions};
 use caisson_image::{Digest, ImageError, Store};
 
-const REGISTRY: &str = "127.0.0.1:5000";
-
 // ───────────── helpers ─────────────
-
-fn peers_sh() -> PathBuf {
-    // ../shared relative to the repository root
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers/peers.sh")
-}
-
-fn run_peers(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("bash")
-        .arg(peers_sh())
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", peers_sh().display()))?;
-    let text = format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
-}
-
-/// Start the real registry and push the busybox image (once per test process).
-fn real_registry() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = READY.get_or_init(|| {
-        run_peers(&["registry", "start"])
-            .map_err(|e| format!("peers.sh registry start failed:\n{e}"))?;
-        // other test suites may run `images` at the same time (it rebuilds under one
-        // build directory): one more try before failing
-        if let Err(first) = run_peers(&["images"]) {
-            std::thread::sleep(Duration::from_secs(2));
-            run_peers(&["images"])
-                .map_err(|e| format!("peers.sh images failed twice:\n{first}\n---\n{e}"))?;
-        }
-        Ok(())
-    });
-    if let Err(e) = r {
-        panic!("the real registry on {REGISTRY} is not available:\n{e}");
-    }
-}
 
 fn new_store() -> (tempfile::TempDir, Store) {
     let t = tempfile::tempdir().unwrap();

@@ -13,6 +13,9 @@
 //! has a single test, so nothing else reads the environment meanwhile.
 #![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
+mod common;
+
+use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -32,29 +35,6 @@ const ISSUER: &str = "caisson-test-issuer";
 const REPO: &str = "auth/busybox";
 
 // ───────────── helpers ─────────────
-
-fn peers_sh() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/peers/peers.sh")
-}
-
-fn run_peers(args: &[&str]) -> Result<String, String> {
-    let out = Command::new("bash")
-        .arg(peers_sh())
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", peers_sh().display()))?;
-    let text = format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(text)
-    }
-}
 
 /// The shared registry on :5000 with the busybox image in it.
 fn source_registry() {
