@@ -548,7 +548,9 @@ extern "C" fn forward_signal(sig: libc::c_int) {
     }
 }
 
-fn install_forwarding(pid: i32) {
+/// Forward the usual termination and job-control signals (INT, TERM, HUP, QUIT,
+/// USR1, USR2, WINCH) received by this process to `pid`.
+pub fn install_forwarding(pid: i32) {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet};
     FORWARD_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
     let act = SigAction::new(

@@ -162,36 +162,6 @@ impl Log {
     }
 }
 
-static INIT_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
-extern "C" fn forward(sig: libc::c_int) {
-    let pid = INIT_PID.load(std::sync::atomic::Ordering::Relaxed);
-    if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe and takes integers.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
-fn forward_signals() {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let act = SigAction::new(
-        SigHandler::Handler(forward),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for s in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGUSR1,
-        Signal::SIGUSR2,
-    ] {
-        // SAFETY: the handler only reads an atomic and calls kill(2).
-        let _ = unsafe { sigaction(s, &act) };
-    }
-}
-
 /// The monitor's body (`caisson __monitor`). Returns the exit code to exit with.
 pub fn run(root: &Path, id: &str, attach: bool) -> i32 {
     let mut status_out = (!attach).then(std::io::stdout);
@@ -337,8 +307,7 @@ fn monitor(
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
-    INIT_PID.store(pid, std::sync::atomic::Ordering::Relaxed);
-    forward_signals();
+    caisson_container::install_forwarding(pid);
     let o = engine.runtime_cmd(&["start", id]).map_err(fail)?;
     if !o.status.success() {
         let _ = engine.runtime_cmd(&["delete", "--force", id]);

@@ -99,6 +99,10 @@ impl Env {
     /// files, not pipes: a container created by the command inherits them as its
     /// stdio and may hold them long after the runtime exited.
     pub fn rt(&self, args: &[&str]) -> Output {
+        self.rt_with(args, std::process::Stdio::null())
+    }
+
+    fn rt_with(&self, args: &[&str], stdin: std::process::Stdio) -> Output {
         let out = tempfile::tempfile().unwrap();
         let err = tempfile::tempfile().unwrap();
         let status = Command::new(runtime_bin())
@@ -106,7 +110,7 @@ impl Env {
             .arg(&self.root)
             .args(args)
             .current_dir(&self.bundle)
-            .stdin(std::process::Stdio::null())
+            .stdin(stdin)
             .stdout(out.try_clone().unwrap())
             .stderr(err.try_clone().unwrap())
             .status()
@@ -223,30 +227,7 @@ impl Env {
             inp.write_all(input).unwrap();
             inp.seek(std::io::SeekFrom::Start(0)).unwrap();
         }
-        let out = tempfile::tempfile().unwrap();
-        let err = tempfile::tempfile().unwrap();
-        let status = Command::new(runtime_bin())
-            .arg("--root")
-            .arg(&self.root)
-            .args(args)
-            .current_dir(&self.bundle)
-            .stdin(inp)
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .expect("spawn caisson-runtime");
-        let read = |mut f: std::fs::File| {
-            use std::io::{Read, Seek};
-            let mut v = Vec::new();
-            f.seek(std::io::SeekFrom::Start(0)).unwrap();
-            f.read_to_end(&mut v).unwrap();
-            v
-        };
-        Output {
-            status,
-            stdout: read(out),
-            stderr: read(err),
-        }
+        self.rt_with(args, std::process::Stdio::from(inp))
     }
 }
 
