@@ -256,9 +256,12 @@ fn v2_frozen_stats_and_oom_watcher_on_the_cgroup2_mount() {
     assert!(s.cpu.usage.total > 0, "{s:?}");
     assert!(s.cpu.usage.user + s.cpu.usage.kernel > 0, "{s:?}");
     assert_eq!(s.pids.current, 1, "{s:?}");
-    if m.entries[0].h.has("hugetlb") {
-        assert!(s.hugetlb.contains_key("2MB"), "{s:?}");
-    }
+    // hugetlb statistics exactly when the controller's files are there
+    assert_eq!(
+        s.hugetlb.contains_key("2MB"),
+        dir.join("hugetlb.2MB.current").exists(),
+        "{s:?}"
+    );
 
     assert!(!m.frozen().unwrap());
     m.freeze(true).unwrap();

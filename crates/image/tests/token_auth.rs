@@ -36,20 +36,6 @@ const REPO: &str = "auth/busybox";
 
 // ───────────── helpers ─────────────
 
-/// The shared registry on :5000 with the busybox image in it.
-fn source_registry() {
-    if let Err(e) = run_peers(&["registry", "start"]) {
-        panic!("peers.sh registry start failed:\n{e}");
-    }
-    // other test suites may run `images` at the same time: one more try
-    if let Err(first) = run_peers(&["images"]) {
-        std::thread::sleep(Duration::from_secs(2));
-        if let Err(e) = run_peers(&["images"]) {
-            panic!("peers.sh images failed twice:\n{first}\n---\n{e}");
-        }
-    }
-}
-
 fn run(cmd: &mut Command) -> Vec<u8> {
     let out = cmd
         .output()
@@ -585,7 +571,7 @@ fn token_auth_pull_and_push_against_a_real_registry() {
         ONCE.set(()).is_ok(),
         "this test changes the environment: run it once"
     );
-    source_registry();
+    real_registry();
     let t = tempfile::tempdir().unwrap();
     let password = format!("pw-{}-{}", std::process::id(), unix_now());
     let pki = make_pki(&t.path().join("pki"));
