@@ -412,9 +412,16 @@ fn tokio_rt() -> Result<tokio::runtime::Runtime> {
         .context("start the async runtime for registry I/O")
 }
 
-fn pull(engine: &Engine, image: &str, insecure: bool, quiet: bool) -> Result<()> {
+fn pull(
+    engine: &Engine,
+    image: &str,
+    insecure: bool,
+    platform: Option<String>,
+    quiet: bool,
+) -> Result<()> {
     let rt = tokio_rt()?;
-    let opts = pull_opts(insecure, image, !quiet);
+    let mut opts = pull_opts(insecure, image, !quiet);
+    opts.platform = platform;
     let p = rt.block_on(caisson_image::registry::pull(&engine.store, image, &opts))?;
     drop(rt);
     // unpack now, so `run` starts at once (and a bad layer fails the pull)
@@ -457,16 +464,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             platform,
             quiet,
         } => {
-            if platform.is_some() {
-                let rt = tokio_rt()?;
-                let mut o = pull_opts(insecure, &image, !quiet);
-                o.platform = platform;
-                let p = rt.block_on(caisson_image::registry::pull(&engine.store, &image, &o))?;
-                drop(rt);
-                println!("{}", p.config_digest);
-                return Ok(0);
-            }
-            pull(&engine, &image, insecure, quiet)?;
+            pull(&engine, &image, insecure, platform, quiet)?;
             Ok(0)
         }
         Command::Push {
@@ -777,7 +775,7 @@ fn human(n: u64) -> String {
 fn run(engine: &Engine, a: &RunArgs, start: bool) -> Result<i32> {
     if images::resolve(&engine.store, &a.image).is_err() {
         eprintln!("Image {} not found locally, pulling it", a.image);
-        pull(engine, &a.image, a.insecure, false).map_err(|e| e.context(RunFailed))?;
+        pull(engine, &a.image, a.insecure, None, false).map_err(|e| e.context(RunFailed))?;
     }
     let opts = run_options(a)?;
     let r = engine
