@@ -60,12 +60,24 @@ struct RunArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to copy ours).
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
-    /// Bind a host path: /host:/ctr[:ro].
+    /// Bind a host path or a named volume: /host:/ctr[:ro] or NAME:/ctr[:ro].
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
-    /// Publish a port (not supported yet).
+    /// Publish a container port: [IP:][HOSTPORT:]PORT[/tcp] (relayed into the
+    /// container's private network namespace; HOSTPORT omitted or 0: a free one).
     #[arg(short = 'p', long = "publish")]
     publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Log options (Docker's json-file): max-size=SIZE (default 10m), max-file=N
+    /// (files kept, the live one included; default 2).
+    #[arg(long = "log-opt")]
+    log_opt: Vec<String>,
+    /// User namespace: host (default) or auto[:size=N] — container root becomes an
+    /// unprivileged host id from /etc/subuid's 'caisson' or 'containers' range.
+    #[arg(long)]
+    userns: Option<String>,
     /// User[:group] to run as (names or ids).
     #[arg(short = 'u', long)]
     user: Option<String>,
@@ -116,6 +128,27 @@ struct RunArgs {
     /// Command and arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum VolumeCommand {
+    /// List volumes (anonymous ones have 64-hex names).
+    Ls {
+        /// Output as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a named volume.
+    Create {
+        /// Name ([a-zA-Z0-9][a-zA-Z0-9_.-]*).
+        name: String,
+    },
+    /// Remove volumes no container uses.
+    Rm {
+        /// Names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,7 +225,11 @@ enum Command {
     },
     /// Make a single-layer image from a tarball of a root filesystem.
     Import {
-        /// The tarball (plain or gzip).
+        /// Set a config value, Dockerfile-style (repeatable): CMD, ENTRYPOINT, ENV,
+        /// WORKDIR, USER, VOLUME, EXPOSE.
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// The tarball (plain, gzip or zstd).
         file: PathBuf,
         /// Name for the image.
         name: String,
@@ -284,6 +321,11 @@ enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Named volumes: ls, create, rm.
+    Volume {
+        #[command(subcommand)]
+        command: VolumeCommand,
+    },
     /// Disk use and clean-up of the store.
     System {
         #[command(subcommand)]
@@ -327,6 +369,12 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
+            // `caisson logs | head`: a reader that went away is not an error
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("caisson: {e:#}");
             let run_failed = e.downcast_ref::<RunFailed>().is_some();
             ExitCode::from(if run_failed { 125 } else { 1 })
@@ -365,7 +413,30 @@ fn parse_size(v: &str) -> Result<i64> {
 }
 
 fn run_options(a: &RunArgs) -> Result<RunOptions> {
+    let (mut log_max_size, mut log_max_files) = (None, None);
+    for o in &a.log_opt {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                let n = parse_size(v).with_context(|| format!("--log-opt {o}"))?;
+                if n < 1024 {
+                    bail!("--log-opt {o}: at least 1k");
+                }
+                log_max_size = Some(u64::try_from(n)?);
+            }
+            Some(("max-file", v)) => {
+                let n: u32 = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .with_context(|| format!("--log-opt {o}: a number of files, at least 1"))?;
+                log_max_files = Some(n);
+            }
+            _ => bail!("--log-opt {o:?}: supported: max-size=SIZE, max-file=N"),
+        }
+    }
     Ok(RunOptions {
+        log_max_size,
+        log_max_files,
         image: a.image.clone(),
         command: a.command.clone(),
         entrypoint: a.entrypoint.clone(),
@@ -373,6 +444,8 @@ fn run_options(a: &RunArgs) -> Result<RunOptions> {
         env: a.env.clone(),
         volumes: a.volume.clone(),
         publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        userns: a.userns.clone(),
         user: a.user.clone(),
         workdir: a.workdir.clone(),
         read_only: a.read_only,
@@ -555,8 +628,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Import { file, name } => {
-            let d = caisson_image::layout::import_rootfs(&engine.store, &file, &name)?;
+        Command::Import { change, file, name } => {
+            let mut o = caisson_image::layout::ImportOptions::default();
+            for c in &change {
+                o.apply_change(c)?;
+            }
+            let d = caisson_image::layout::import_rootfs_with(&engine.store, &file, &name, &o)?;
             let img = images::resolve(&engine.store, &images::normalize(&name))
                 .or_else(|_| images::resolve(&engine.store, &name))?;
             eprintln!("Imported {name} (manifest {d})");
@@ -611,7 +688,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if json {
                 let v: Vec<_> = rows
                     .iter()
-                    .map(|(r, s)| serde_json::json!({"id": r.id, "name": r.name, "image": r.image, "command": r.command, "created": r.created, "status": s, "exitCode": r.exit_code, "pid": r.pid}))
+                    .map(|(r, s)| serde_json::json!({"id": r.id, "name": r.name, "image": r.image, "command": r.command, "created": r.created, "status": s, "exitCode": r.exit_code, "pid": r.pid, "ports": r.ports}))
                     .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else if quiet {
@@ -621,8 +698,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             } else {
                 writeln!(
                     out,
-                    "{:<14} {:<30} {:<24} {:<16} NAMES",
-                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS"
+                    "{:<14} {:<30} {:<24} {:<16} {:<24} NAMES",
+                    "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "PORTS"
                 )?;
                 for (r, s) in &rows {
                     let status = match (s.as_str(), r.exit_code) {
@@ -634,13 +711,20 @@ fn dispatch(cli: Cli) -> Result<i32> {
                         cmd.truncate(21);
                         cmd.push('…');
                     }
+                    let ports = r
+                        .ports
+                        .iter()
+                        .map(|p| format!("{}:{}->{}/tcp", p.host_ip, p.host_port, p.container_port))
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     writeln!(
                         out,
-                        "{:<14} {:<30} {:<24} {:<16} {}",
+                        "{:<14} {:<30} {:<24} {:<16} {:<24} {}",
                         &r.id[..12],
                         r.image,
                         cmd,
                         status,
+                        ports,
                         r.name
                     )?;
                 }
@@ -744,6 +828,45 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             for l in engine.prune()? {
                 println!("removed {l}");
+            }
+            Ok(0)
+        }
+        Command::Volume {
+            command: VolumeCommand::Ls { json },
+        } => {
+            let v = engine.list_volumes()?;
+            if json {
+                let j: Vec<_> = v
+                    .iter()
+                    .map(|(n, u)| serde_json::json!({"name": n, "inUse": u, "mountpoint": engine.volumes_dir().join(n).join("_data")}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&j)?);
+            } else {
+                println!("{:<66} IN USE", "VOLUME NAME");
+                for (n, u) in v {
+                    println!("{n:<66} {}", if u { "yes" } else { "no" });
+                }
+            }
+            Ok(0)
+        }
+        Command::Volume {
+            command: VolumeCommand::Create { name },
+        } => {
+            if !caisson_engine::spec::valid_volume_name(&name) {
+                bail!("{name:?}: a volume name is [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+            }
+            if !engine.ensure_volume(&name, None)? {
+                bail!("volume {name} already exists");
+            }
+            println!("{name}");
+            Ok(0)
+        }
+        Command::Volume {
+            command: VolumeCommand::Rm { names },
+        } => {
+            for n in &names {
+                engine.remove_volume(n)?;
+                println!("{n}");
             }
             Ok(0)
         }

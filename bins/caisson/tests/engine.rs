@@ -81,7 +81,11 @@ fn run_in(root: &Path, args: &[&str]) -> Out {
 
 fn ok(root: &Path, args: &[&str]) -> String {
     let o = run_in(root, args);
-    assert_eq!(o.code, 0, "caisson {args:?}:\n{}\n{}", o.stdout, o.stderr);
+    assert_eq!(
+        o.code, 0,
+        "caisson {args:?}:\nstdout: {}\nstderr: {}",
+        o.stdout, o.stderr
+    );
     o.stdout
 }
 
@@ -430,4 +434,486 @@ fn save_load_and_import_through_the_cli() {
     assert_ne!(o.code, 0);
     assert!(!o.stderr.is_empty());
     assert_eq!(ok(&fresh, &["images", "-q"]).trim(), "");
+}
+
+/// `--userns auto` takes blocks from the `caisson` range in /etc/sub[ug]id (a
+/// range of its own, apart from podman's `containers` range).
+fn subuid_for_caisson() -> u32 {
+    for f in ["/etc/subuid", "/etc/subgid"] {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        if !text.lines().any(|l| l.starts_with("caisson:")) {
+            use std::io::Write;
+            let mut fh = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(f)
+                .unwrap();
+            writeln!(fh, "caisson:1073741824:1073741824").unwrap();
+        }
+    }
+    let text = std::fs::read_to_string("/etc/subuid").unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("caisson:"))
+        .and_then(|r| r.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap()
+}
+
+fn host_uid_of(pid: &str) -> u32 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    st.lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn ps_json(root: &Path) -> Vec<serde_json::Value> {
+    serde_json::from_str(&ok(root, &["ps", "-a", "--json"])).unwrap()
+}
+
+#[test]
+fn userns_auto_maps_root_to_an_unprivileged_host_range() {
+    use std::os::unix::fs::MetadataExt;
+    registry_up();
+    let start = subuid_for_caisson();
+    let tmp = tempfile::Builder::new()
+        .prefix("caisson-engine-userns-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path().join("root");
+    ok(&root, &["pull", "-q", IMAGE]);
+    // inside: root, files of the image owned by root, writes work
+    let out = ok(
+        &root,
+        &[
+            "run", "--rm", "--userns", "auto", IMAGE, "sh", "-c",
+            "id -u; cat /proc/self/uid_map; stat -c %u:%g /bin/busybox /etc; touch /new && stat -c %u /new",
+        ],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    let map: Vec<u64> = lines[1]
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(map[0], 0);
+    assert!(map[1] >= u64::from(start), "{out}");
+    assert_eq!(map[2], 65536);
+    assert_eq!(&lines[2..], &["0:0", "0:0", "0"], "{out}");
+    // two running containers: different, unprivileged host users
+    let a = ok(
+        &root,
+        &[
+            "run", "-d", "--userns", "auto", "--name", "ua", IMAGE, "sleep", "60",
+        ],
+    );
+    let b = ok(
+        &root,
+        &[
+            "run", "-d", "--userns", "auto", "--name", "ub", IMAGE, "sleep", "60",
+        ],
+    );
+    let pids: Vec<(String, String)> = ps_json(&root)
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_string(),
+                v["pid"].to_string(),
+            )
+        })
+        .collect();
+    let pid = |n: &str| pids.iter().find(|p| p.0 == n).unwrap().1.clone();
+    let (ua, ub) = (host_uid_of(&pid("ua")), host_uid_of(&pid("ub")));
+    assert!(ua >= start && ub >= start && ua != ub, "{ua} {ub}");
+    assert!(ua.abs_diff(ub) >= 65536, "blocks overlap: {ua} {ub}");
+    // a file the container writes belongs to its host user; the shared layers do not change
+    ok(&root, &["exec", "ua", "sh", "-c", "echo x > /owned"]);
+    let upper = root.join("containers").join(a.trim()).join("upper/owned");
+    assert_eq!(std::fs::metadata(&upper).unwrap().uid(), ua);
+    let layers = root.join("layers");
+    let mut stack = vec![layers];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            assert!(
+                m.uid() < 65536,
+                "{} is owned by {} on disk",
+                e.path().display(),
+                m.uid()
+            );
+            seen += 1;
+            if m.is_dir() && !m.file_type().is_symlink() {
+                stack.push(e.path());
+            }
+        }
+    }
+    assert!(seen > 100, "walked only {seen} entries of the layers");
+    // the container's root cannot touch a host file owned by host root
+    let secret = tmp.path().join("secret");
+    std::fs::write(&secret, "host").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = run_in(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "--userns",
+            "auto",
+            "-v",
+            &format!("{}:/secret", secret.display()),
+            IMAGE,
+            "cat",
+            "/secret",
+        ],
+    );
+    assert_ne!(
+        o.code, 0,
+        "container root read a host root 0600 file: {}",
+        o.stdout
+    );
+    assert!(o.stderr.contains("Permission denied"), "{}", o.stderr);
+    // bad values are named
+    let o = run_in(
+        &root,
+        &["run", "--rm", "--userns", "keep-id", IMAGE, "true"],
+    );
+    assert_eq!(o.code, 125);
+    assert!(o.stderr.contains("--userns \"keep-id\""), "{}", o.stderr);
+    ok(&root, &["rm", "-f", "ua", "ub"]);
+    assert!(b.len() > 12);
+    assert_eq!(overlay_mounts_under(&root), Vec::<String>::new());
+    assert!(!root.join("containers").join(a.trim()).exists());
+}
+
+/// An image with VOLUME and EXPOSE, made by `caisson import -c` from a rootfs tar.
+fn import_web_image(root: &Path, dir: &Path) {
+    let rootfs = dir.join("web.tar");
+    let bb = std::fs::read("/bin/busybox").expect("busybox-static");
+    let mut t = tar::Builder::new(std::fs::File::create(&rootfs).unwrap());
+    let add = |t: &mut tar::Builder<std::fs::File>,
+               path: &str,
+               data: &[u8],
+               mode: u32,
+               kind: tar::EntryType| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_entry_type(kind);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        t.append_data(&mut h, path, data).unwrap();
+    };
+    add(&mut t, "bin/", b"", 0o755, tar::EntryType::Directory);
+    add(&mut t, "bin/busybox", &bb, 0o755, tar::EntryType::Regular);
+    for app in ["sh", "cat", "tty", "httpd", "true"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        t.append_link(&mut h, format!("bin/{app}"), "busybox")
+            .unwrap();
+    }
+    add(&mut t, "www/", b"", 0o755, tar::EntryType::Directory);
+    add(
+        &mut t,
+        "www/index.html",
+        b"seeded-by-image\n",
+        0o644,
+        tar::EntryType::Regular,
+    );
+    t.into_inner().unwrap();
+    ok(
+        root,
+        &[
+            "import",
+            "-c",
+            "VOLUME /www",
+            "-c",
+            "EXPOSE 8080",
+            "-c",
+            "ENV PATH=/bin",
+            rootfs.to_str().unwrap(),
+            "localhost/web:1",
+        ],
+    );
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn ports_volumes_log_rotation_and_exec_tty() {
+    registry_up();
+    let tmp = tempfile::Builder::new()
+        .prefix("caisson-engine-pv-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path().join("root");
+    import_web_image(&root, tmp.path());
+    let img = ok(&root, &["inspect", "localhost/web:1"]);
+    assert!(
+        img.contains("\"/www\"") && img.contains("\"8080/tcp\""),
+        "{img}"
+    );
+    // -p on loopback: the monitor relays into the container's own network namespace
+    let id = ok(
+        &root,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "127.0.0.1::8080",
+            "localhost/web:1",
+            "httpd",
+            "-f",
+            "-p",
+            "127.0.0.1:8080",
+            "-h",
+            "/www",
+        ],
+    );
+    let ps = ps_json(&root);
+    let port = ps[0]["ports"][0]["host_port"].as_u64().unwrap();
+    assert_eq!(ps[0]["ports"][0]["host_ip"], "127.0.0.1");
+    assert_eq!(ps[0]["ports"][0]["container_port"], 8080);
+    let port = u16::try_from(port).unwrap();
+    assert!(ok(&root, &["ps"]).contains(&format!("127.0.0.1:{port}->8080/tcp")));
+    let mut resp = String::new();
+    assert!(
+        wait_until(10, || {
+            resp = http_get(port, "/index.html");
+            resp.contains("seeded-by-image")
+        }),
+        "{resp}"
+    );
+    // the image's VOLUME became an anonymous volume filled from the image
+    let vols: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&root, &["volume", "ls", "--json"])).unwrap();
+    assert_eq!(vols.len(), 1, "{vols:?}");
+    assert_eq!(vols[0]["inUse"], true);
+    let mp = PathBuf::from(vols[0]["mountpoint"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(mp.join("index.html")).unwrap(),
+        "seeded-by-image\n"
+    );
+    // writes to the volume are seen by the server
+    ok(
+        &root,
+        &[
+            "exec",
+            "web",
+            "sh",
+            "-c",
+            "echo written-later > /www/new.html",
+        ],
+    );
+    assert!(http_get(port, "/new.html").contains("written-later"));
+    assert_eq!(
+        std::fs::read_to_string(mp.join("new.html")).unwrap(),
+        "written-later\n"
+    );
+    // a busy host port is refused by name and nothing is kept (--rm)
+    let o = run_in(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "-p",
+            &format!("127.0.0.1:{port}:8080"),
+            "localhost/web:1",
+            "true",
+        ],
+    );
+    assert_eq!(o.code, 125, "{}", o.stderr);
+    assert!(
+        o.stderr.contains(&format!("127.0.0.1:{port}")) && o.stderr.contains("in use"),
+        "{}",
+        o.stderr
+    );
+    for (bad, why) in [
+        ("127.0.0.1:x:80", "not a port number"),
+        ("80/udp", "only tcp"),
+        ("nohost:1:80", "not an IP address"),
+    ] {
+        let o = run_in(
+            &root,
+            &["run", "--rm", "-p", bad, "localhost/web:1", "true"],
+        );
+        assert_eq!(o.code, 125);
+        assert!(o.stderr.contains(why), "{bad}: {}", o.stderr);
+    }
+    let o = run_in(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "-p",
+            "8080",
+            "localhost/web:1",
+            "true",
+        ],
+    );
+    assert!(o.stderr.contains("--network host"), "{}", o.stderr);
+    assert_eq!(ps_json(&root).len(), 1, "a failed run left a container");
+    // exec -it under a real terminal
+    let line = format!("{} --root {} exec -it web sh", caisson(), root.display());
+    let mut c = Command::new("script");
+    c.args(["-qec", &line, "/dev/null"])
+        .env("CAISSON_RUNTIME", runtime())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(800));
+        let _ = stdin.write_all(b"tty; echo in-exec-$((2*3)); exit 3\n");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("/dev/pts/") && text.contains("in-exec-6"),
+        "{text}"
+    );
+    // removing the container removes its anonymous volume and stops the relay
+    ok(&root, &["rm", "-f", "web"]);
+    assert!(!mp.exists());
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(!root.join("containers").join(id.trim()).exists());
+    // named volumes outlive containers; read-only mounts stay read-only
+    ok(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "keep:/k",
+            "localhost/web:1",
+            "sh",
+            "-c",
+            "echo kept > /k/f",
+        ],
+    );
+    assert_eq!(
+        ok(
+            &root,
+            &[
+                "run",
+                "--rm",
+                "-v",
+                "keep:/k:ro",
+                "localhost/web:1",
+                "cat",
+                "/k/f"
+            ]
+        ),
+        "kept\n"
+    );
+    let o = run_in(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "keep:/k:ro",
+            "localhost/web:1",
+            "sh",
+            "-c",
+            "echo x > /k/g",
+        ],
+    );
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("Read-only file system"), "{}", o.stderr);
+    ok(
+        &root,
+        &[
+            "create",
+            "--name",
+            "holder",
+            "-v",
+            "keep:/k",
+            "localhost/web:1",
+            "true",
+        ],
+    );
+    let o = run_in(&root, &["volume", "rm", "keep"]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("used by container holder"),
+        "{}",
+        o.stderr
+    );
+    ok(&root, &["rm", "holder"]);
+    ok(&root, &["volume", "rm", "keep"]);
+    let o = run_in(
+        &root,
+        &["run", "--rm", "-v", "../x:/k", "localhost/web:1", "true"],
+    );
+    assert!(
+        o.stderr
+            .contains("neither an absolute host path nor a volume name"),
+        "{}",
+        o.stderr
+    );
+    let vols: Vec<serde_json::Value> =
+        serde_json::from_str(&ok(&root, &["volume", "ls", "--json"])).unwrap();
+    assert!(vols.is_empty(), "{vols:?}");
+    // log rotation: --log-opt max-size/max-file, Docker's json-file behaviour
+    ok(
+        &root,
+        &[
+            "run",
+            "--name",
+            "chatty",
+            "--log-opt",
+            "max-size=4k",
+            "--log-opt",
+            "max-file=3",
+            "localhost/web:1",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 2000 ]; do echo line-$i; i=$((i+1)); done",
+        ],
+    );
+    let r = &ps_json(&root)[0];
+    let cdir = root.join("containers").join(r["id"].as_str().unwrap());
+    for f in ["ctr.log", "ctr.log.1", "ctr.log.2"] {
+        let n = std::fs::metadata(cdir.join(f)).unwrap().len();
+        assert!(n <= 4096, "{f}: {n} bytes");
+    }
+    assert!(!cdir.join("ctr.log.3").exists());
+    let logs = ok(&root, &["logs", "chatty"]);
+    assert!(logs.ends_with("line-1999\n"), "{logs}");
+    assert!(!logs.starts_with("line-0\n"), "nothing was rotated away");
+    let n: Vec<usize> = logs
+        .lines()
+        .map(|l| l.trim_start_matches("line-").parse().unwrap())
+        .collect();
+    assert!(
+        n.windows(2).all(|w| w[1] == w[0] + 1),
+        "logs out of order or with gaps"
+    );
+    ok(&root, &["rm", "chatty"]);
+    assert_eq!(overlay_mounts_under(&root), Vec::<String>::new());
 }

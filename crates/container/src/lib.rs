@@ -264,6 +264,13 @@ fn create_bundle(
     test_stop_at("cgroup");
     if config::has_new_ns(spec, LinuxNamespaceType::User) {
         process::write_id_maps(pid, spec, opts.rootless)?;
+        // Inside a new user namespace the init cannot write its own oom_score_adj
+        // (the file belongs to host root): set it from here, as runc does. The
+        // init then finds the value already in place.
+        if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+            let f = format!("/proc/{pid}/oom_score_adj");
+            std::fs::write(&f, adj.to_string()).map_err(|e| ContainerError::io("write", f, e))?;
+        }
     }
     parent_end.send(&Msg::Go(pid))?;
     test_stop_at("go");

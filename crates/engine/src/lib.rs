@@ -17,8 +17,10 @@
 #![warn(missing_docs)]
 
 pub mod monitor;
+pub mod ports;
 pub mod seccomp_profile;
 pub mod spec;
+pub mod userns;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -110,6 +112,21 @@ pub struct Record {
     /// Isolation summary (`--explain`).
     #[serde(default)]
     pub explain: Vec<(String, String)>,
+    /// `--userns auto`: the container's host id block.
+    #[serde(default)]
+    pub idmap: Option<userns::IdMap>,
+    /// Published ports (host ports filled in once the monitor listens).
+    #[serde(default)]
+    pub ports: Vec<spec::PortMap>,
+    /// Volumes mounted.
+    #[serde(default)]
+    pub volumes: Vec<spec::VolumeUse>,
+    /// `--log-opt max-size` in bytes.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// `--log-opt max-file`.
+    #[serde(default)]
+    pub log_max_files: Option<u32>,
 }
 
 /// The engine: a store root plus the runtime binary.
@@ -147,7 +164,7 @@ impl Engine {
     /// Open the engine at `root`.
     pub fn open(root: &Path) -> Result<Engine> {
         let store = Store::open(root)?;
-        for d in ["containers", "run"] {
+        for d in ["containers", "run", "volumes"] {
             let p = root.join(d);
             std::fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         }
@@ -161,6 +178,25 @@ impl Engine {
     /// The runtime's `--root`.
     pub fn runtime_root(&self) -> PathBuf {
         self.root.join("run")
+    }
+
+    /// Where volumes live (`<root>/volumes/<name>/_data`).
+    pub fn volumes_dir(&self) -> PathBuf {
+        self.root.join("volumes")
+    }
+
+    /// Serialise changes to container records that must see each other (names,
+    /// id blocks): an exclusive lock on `<root>/containers/.lock`.
+    pub fn records_lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
+        let p = self.root.join("containers/.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(io_err("open", &p))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io_err("lock", &p)(e.into()))
     }
 
     /// A container's directory.
@@ -268,6 +304,8 @@ impl Engine {
             caisson_image::layers::ensure_unpacked(&self.store, &layer_blobs, &diff_ids, false)?;
         let chains = caisson_image::layers::chain_ids(&diff_ids);
         let id = new_id();
+        let userns_size = userns::parse_mode(opts.userns.as_deref())?;
+        let _lock = self.records_lock()?;
         let name = match &opts.name {
             Some(n) => {
                 if n.is_empty()
@@ -291,23 +329,46 @@ impl Engine {
         let cdir = self.container_dir(&id);
         let top_first: Vec<PathBuf> = dirs.iter().rev().cloned().collect();
         let nofile = nofile_limits();
+        let idmap = userns_size.map(|n| self.allocate_ids(n)).transpose()?;
+        let vdir = self.volumes_dir();
+        let host = spec::Host {
+            nofile,
+            cdir: &cdir,
+            volumes_dir: &vdir,
+            idmap,
+        };
         let gen = spec::generate(
             &id,
             opts,
             &img.config,
             &top_first,
             &|caps| seccomp_for(caps),
-            nofile,
-            &cdir,
+            &host,
         )?;
         for d in ["bundle/rootfs", "upper", "work"] {
             let p = cdir.join(d);
             std::fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         }
+        let new_volumes = std::cell::RefCell::new(Vec::<PathBuf>::new());
         let cleanup = |e: EngineError| {
             let _ = std::fs::remove_dir_all(&cdir);
+            for v in new_volumes.borrow().iter() {
+                let _ = std::fs::remove_dir_all(v);
+            }
             e
         };
+        if let Some(m) = idmap {
+            self.prepare_idmapped_dirs(&cdir, m).map_err(cleanup)?;
+        }
+        for v in &gen.volumes {
+            match self.ensure_volume(&v.name, idmap) {
+                Ok(true) => new_volumes
+                    .borrow_mut()
+                    .push(self.volumes_dir().join(&v.name)),
+                Ok(false) => {}
+                Err(e) => return Err(cleanup(e)),
+            }
+        }
         std::fs::write(
             cdir.join("bundle/config.json"),
             serde_json::to_vec_pretty(&gen.config).expect("serialises"),
@@ -343,6 +404,11 @@ impl Engine {
             exit_code: None,
             finished_at: None,
             explain: gen.explain,
+            idmap,
+            ports: gen.ports,
+            volumes: gen.volumes,
+            log_max_size: opts.log_max_size,
+            log_max_files: opts.log_max_files,
         };
         self.save(&r).map_err(cleanup)?;
         Ok(r)
@@ -434,13 +500,113 @@ impl Engine {
         let cdir = self.container_dir(&r.id);
         monitor::unmount_rootfs(&cdir);
         match std::fs::remove_dir_all(&cdir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("remove", &cdir)(e)),
-            _ => Ok(()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err("remove", &cdir)(e))
+            }
+            _ => {}
         }
+        self.remove_anonymous_volumes(r);
+        Ok(())
     }
 }
 
-fn new_id() -> String {
+impl Engine {
+    /// With a user namespace, the container's root must be able to reach its rootfs
+    /// and the files bound into it: the directories on the way get search (not read)
+    /// permission for others, and the overlay's upper and work dirs belong to the
+    /// container's root.
+    fn prepare_idmapped_dirs(&self, cdir: &Path, m: userns::IdMap) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        for d in [
+            self.root.clone(),
+            self.root.join("containers"),
+            cdir.to_path_buf(),
+            cdir.join("bundle"),
+            self.volumes_dir(),
+        ] {
+            let meta = std::fs::metadata(&d).map_err(io_err("stat", &d))?;
+            let mode = meta.permissions().mode() & 0o7777;
+            if mode & 0o001 == 0 {
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode | 0o001))
+                    .map_err(io_err("chmod o+x", &d))?;
+            }
+        }
+        for d in ["upper", "bundle/rootfs"] {
+            let p = cdir.join(d);
+            std::os::unix::fs::chown(&p, Some(m.uid), Some(m.gid)).map_err(io_err("chown", &p))?;
+        }
+        Ok(())
+    }
+
+    /// Create volume `name` if it does not exist (owned by the container's root
+    /// under a user namespace). True if it was created now; a new volume is filled
+    /// from the image at its mount point on first start (see the monitor).
+    pub fn ensure_volume(&self, name: &str, idmap: Option<userns::IdMap>) -> Result<bool> {
+        let dir = self.volumes_dir().join(name);
+        if dir.join("_data").is_dir() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(dir.join("_data")).map_err(io_err("create", &dir))?;
+        std::fs::write(dir.join(".fill"), b"").map_err(io_err("write", dir.join(".fill")))?;
+        if let Some(m) = idmap {
+            let p = dir.join("_data");
+            std::os::unix::fs::chown(&p, Some(m.uid), Some(m.gid)).map_err(io_err("chown", &p))?;
+        }
+        Ok(true)
+    }
+
+    /// Remove the anonymous volumes of a container.
+    pub fn remove_anonymous_volumes(&self, r: &Record) {
+        for v in r.volumes.iter().filter(|v| v.anonymous) {
+            let _ = std::fs::remove_dir_all(self.volumes_dir().join(&v.name));
+        }
+    }
+
+    /// Named volumes: (name, in use by a container).
+    pub fn list_volumes(&self) -> Result<Vec<(String, bool)>> {
+        let used: std::collections::BTreeSet<String> = self
+            .list()?
+            .into_iter()
+            .flat_map(|r| r.volumes.into_iter().map(|v| v.name))
+            .collect();
+        let d = self.volumes_dir();
+        let mut out: Vec<(String, bool)> = std::fs::read_dir(&d)
+            .map_err(io_err("read", &d))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .map(|n| {
+                let u = used.contains(&n);
+                (n, u)
+            })
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Remove a volume no container uses.
+    pub fn remove_volume(&self, name: &str) -> Result<()> {
+        if !spec::valid_volume_name(name) {
+            return Err(EngineError::Invalid(format!("{name:?}: not a volume name")));
+        }
+        let dir = self.volumes_dir().join(name);
+        if !dir.is_dir() {
+            return Err(EngineError::NotFound(format!("no such volume: {name}")));
+        }
+        if let Some(r) = self
+            .list()?
+            .into_iter()
+            .find(|r| r.volumes.iter().any(|v| v.name == name))
+        {
+            return Err(EngineError::Invalid(format!(
+                "volume {name} is used by container {} (remove it first)",
+                r.name
+            )));
+        }
+        std::fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))
+    }
+}
+
+pub(crate) fn new_id() -> String {
     let mut b = [0u8; 32];
     if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
         use std::io::Read;
@@ -511,7 +677,15 @@ impl Engine {
             .iter()
             .map(|r| {
                 let d = self.container_dir(&r.id);
-                du(&d.join("upper")) + du(&d.join("ctr.log")) + du(&d.join("ctr.log.1"))
+                du(&d.join("upper"))
+                    + std::fs::read_dir(&d)
+                        .map(|rd| {
+                            rd.flatten()
+                                .filter(|e| e.file_name().to_string_lossy().starts_with("ctr.log"))
+                                .map(|e| du(&e.path()))
+                                .sum::<u64>()
+                        })
+                        .unwrap_or(0)
             })
             .sum();
         Ok(DiskUse {

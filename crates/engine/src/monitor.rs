@@ -13,8 +13,10 @@ use std::process::{Command, Stdio};
 
 use crate::{io_err, now, Engine, EngineError, Record, Result};
 
-/// Largest log file before rotation (one old file, `ctr.log.1`, is kept).
+/// Default largest log file before rotation (`--log-opt max-size`).
 pub const LOG_MAX: u64 = 10 << 20;
+/// Default number of log files kept, the live one included (`--log-opt max-file`).
+pub const LOG_FILES: u32 = 2;
 
 /// Spawn the monitor of `r` (see the module docs).
 pub fn spawn(engine: &Engine, r: &Record, attach: bool) -> Result<i32> {
@@ -74,14 +76,53 @@ fn ignore_interactive_signals() {
     }
 }
 
-/// Unmount a container's root (lazily, in case something still uses it).
+/// Unmount a container's root (lazily, in case something still uses it), and the
+/// idmapped layer mounts under it.
 pub fn unmount_rootfs(cdir: &Path) {
     let root = cdir.join("bundle/rootfs");
     while nix::mount::umount2(&root, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+    let lower = cdir.join("lower");
+    if let Ok(rd) = std::fs::read_dir(&lower) {
+        for e in rd.flatten() {
+            while nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+        }
+        let _ = std::fs::remove_dir_all(&lower);
+    }
+}
+
+/// `--userns auto`: mount each layer idmapped (disk id k shows as host id base+k)
+/// at `<cdir>/lower/<n>`; returns those paths, top first.
+fn idmapped_lowers(
+    cdir: &Path,
+    lowers: &[PathBuf],
+    m: crate::userns::IdMap,
+) -> Result<Vec<PathBuf>> {
+    let sys = |op: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |e: caisson_sys::SysError| EngineError::Io {
+            op,
+            path,
+            source: std::io::Error::other(e.to_string()),
+        }
+    };
+    let ns = caisson_sys::userns_fd(&m.uid_map(), &m.gid_map())
+        .map_err(sys("create user namespace for", cdir))?;
+    let base = cdir.join("lower");
+    std::fs::create_dir_all(&base).map_err(io_err("create", &base))?;
+    let mut out = Vec::new();
+    for (i, l) in lowers.iter().enumerate() {
+        let target = base.join(i.to_string());
+        std::fs::create_dir_all(&target).map_err(io_err("create", &target))?;
+        let tree = caisson_sys::idmapped_clone(l, ns.as_fd()).map_err(sys("idmap", l))?;
+        caisson_sys::move_mount_to(tree.as_fd(), &target)
+            .map_err(sys("mount idmapped layer on", &target))?;
+        out.push(target);
+    }
+    Ok(out)
 }
 
 fn mount_rootfs(engine: &Engine, r: &Record, cdir: &Path) -> Result<()> {
-    let lowers = engine.lower_dirs(r);
+    let mut lowers = engine.lower_dirs(r);
     for l in &lowers {
         if !l.is_dir() {
             return Err(EngineError::NotFound(format!(
@@ -90,6 +131,10 @@ fn mount_rootfs(engine: &Engine, r: &Record, cdir: &Path) -> Result<()> {
                 r.image
             )));
         }
+    }
+    unmount_rootfs(cdir);
+    if let Some(m) = r.idmap {
+        lowers = idmapped_lowers(cdir, &lowers, m)?;
     }
     let lower = lowers
         .iter()
@@ -108,7 +153,6 @@ fn mount_rootfs(engine: &Engine, r: &Record, cdir: &Path) -> Result<()> {
         )));
     }
     let target = cdir.join("bundle/rootfs");
-    unmount_rootfs(cdir);
     nix::mount::mount(
         Some("overlay"),
         &target,
@@ -123,38 +167,100 @@ fn mount_rootfs(engine: &Engine, r: &Record, cdir: &Path) -> Result<()> {
     })
 }
 
-/// Rotating JSON-lines log (`{"time","stream","log"}`, Docker's json-file format).
+/// Rotating JSON-lines log (`{"time","stream","log"}`, Docker's json-file format):
+/// `ctr.log`, then `ctr.log.1` … `ctr.log.<files-1>` (oldest last).
 struct Log {
     path: PathBuf,
     file: std::fs::File,
     size: u64,
+    max: u64,
+    files: u32,
+    /// Unfinished line per stream: a record is one line, as in Docker's json-file.
+    partial: Vec<(&'static str, Vec<u8>)>,
 }
 
+/// Longest record; a longer line is split (Docker does the same at 16 KiB).
+const LOG_LINE_MAX: usize = 16 * 1024;
+
 impl Log {
-    fn open(path: PathBuf) -> Result<Log> {
+    fn open(path: PathBuf, max: u64, files: u32) -> Result<Log> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(io_err("open", &path))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Log { path, file, size })
+        Ok(Log {
+            path,
+            file,
+            size,
+            max,
+            files: files.max(1),
+            partial: Vec::new(),
+        })
     }
 
-    fn write(&mut self, stream: &str, data: &[u8]) {
+    /// Log `data` of `stream`, one record per complete line.
+    fn write(&mut self, stream: &'static str, data: &[u8]) {
+        let i = match self.partial.iter().position(|(s, _)| *s == stream) {
+            Some(i) => i,
+            None => {
+                self.partial.push((stream, Vec::new()));
+                self.partial.len() - 1
+            }
+        };
+        let mut buf = std::mem::take(&mut self.partial[i].1);
+        buf.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(nl) = buf[start..].iter().position(|b| *b == b'\n') {
+            let end = start + nl + 1;
+            for chunk in buf[start..end].chunks(LOG_LINE_MAX) {
+                self.record(stream, chunk);
+            }
+            start = end;
+        }
+        let mut rest = buf.split_off(start);
+        while rest.len() >= LOG_LINE_MAX {
+            let tail = rest.split_off(LOG_LINE_MAX);
+            self.record(stream, &rest);
+            rest = tail;
+        }
+        self.partial[i].1 = rest;
+    }
+
+    /// Log what is left of unfinished lines (at the end of the streams).
+    fn flush(&mut self) {
+        for (stream, buf) in std::mem::take(&mut self.partial) {
+            if !buf.is_empty() {
+                self.record(stream, &buf);
+            }
+        }
+    }
+
+    fn rotated(&self, n: u32) -> PathBuf {
+        self.path.with_extension(format!("log.{n}"))
+    }
+
+    fn record(&mut self, stream: &str, data: &[u8]) {
         let line = serde_json::json!({
             "time": now(),
             "stream": stream,
             "log": String::from_utf8_lossy(data),
         })
         .to_string();
-        if self.size + line.len() as u64 + 1 > LOG_MAX {
-            let old = self.path.with_extension("log.1");
-            let _ = std::fs::rename(&self.path, old);
-            if let Ok(f) = std::fs::File::create(&self.path) {
-                self.file = f;
-                self.size = 0;
+        if self.size > 0 && self.size + line.len() as u64 + 1 > self.max {
+            if self.files == 1 {
+                let _ = self.file.set_len(0);
+            } else {
+                for n in (1..self.files - 1).rev() {
+                    let _ = std::fs::rename(self.rotated(n), self.rotated(n + 1));
+                }
+                let _ = std::fs::rename(&self.path, self.rotated(1));
+                if let Ok(f) = std::fs::File::create(&self.path) {
+                    self.file = f;
+                }
             }
+            self.size = 0;
         }
         if writeln!(self.file, "{line}").is_ok() {
             self.size += line.len() as u64 + 1;
@@ -182,6 +288,12 @@ pub fn run(root: &Path, id: &str, attach: bool) -> i32 {
     match monitor(&engine, id, attach, &mut status_out) {
         Ok(code) => code,
         Err(e) => {
+            // `--rm`: a container that could not start is not kept either
+            if let Ok(r) = engine.load(id) {
+                if r.auto_remove {
+                    let _ = engine.remove(&r, true);
+                }
+            }
             report(&mut status_out, &format!("error {e}"));
             if attach {
                 eprintln!("caisson: {e}");
@@ -207,13 +319,19 @@ fn monitor(
     })?;
     let mut r = engine.load(id)?;
     let cdir = engine.container_dir(id);
-    mount_rootfs(engine, &r, &cdir)?;
+    mount_rootfs(engine, &r, &cdir).inspect_err(|_| unmount_rootfs(&cdir))?;
     let fail = |e: EngineError| {
         unmount_rootfs(&cdir);
         e
     };
+    fill_volumes(engine, &r, &cdir).map_err(fail)?;
     let _ = engine.runtime_cmd(&["delete", "--force", id]); // a stale runtime entry
-    let mut log = Log::open(cdir.join("ctr.log")).map_err(fail)?;
+    let mut log = Log::open(
+        cdir.join("ctr.log"),
+        r.log_max_size.unwrap_or(LOG_MAX),
+        r.log_max_files.unwrap_or(LOG_FILES),
+    )
+    .map_err(fail)?;
     let pid_file = cdir.join("init.pid");
     let mut create = Command::new(&engine.runtime);
     create
@@ -307,6 +425,13 @@ fn monitor(
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
+    let listeners = match crate::ports::listen(&mut r.ports) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = engine.runtime_cmd(&["delete", "--force", id]);
+            return Err(fail(e));
+        }
+    };
     caisson_container::install_forwarding(pid);
     let o = engine.runtime_cmd(&["start", id]).map_err(fail)?;
     if !o.status.success() {
@@ -315,6 +440,12 @@ fn monitor(
             what: "start".into(),
             message: String::from_utf8_lossy(&o.stderr).trim().to_string(),
         }));
+    }
+    if !listeners.is_empty() {
+        let netns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+            .map_err(io_err("open", format!("/proc/{pid}/ns/net")))
+            .map_err(fail)?;
+        crate::ports::relay(listeners, netns.into());
     }
     r.started_at = Some(now());
     r.pid = Some(pid);
@@ -344,6 +475,7 @@ fn monitor(
     unmount_rootfs(&cdir);
     if r.auto_remove {
         let _ = std::fs::remove_dir_all(&cdir);
+        engine.remove_anonymous_volumes(&r);
     } else {
         r.exit_code = Some(code);
         r.finished_at = Some(now());
@@ -351,6 +483,68 @@ fn monitor(
         engine.save(&r)?;
     }
     Ok(code)
+}
+
+/// Fill each new volume (marked `.fill` at creation) with what the image has at its
+/// mount point, as Docker does; the path is resolved inside the rootfs, so a symlink
+/// in the image cannot point the copy at the host.
+fn fill_volumes(engine: &Engine, r: &Record, cdir: &Path) -> Result<()> {
+    use nix::fcntl::OFlag;
+    let root = cdir.join("bundle/rootfs");
+    for v in &r.volumes {
+        let vdir = engine.volumes_dir().join(&v.name);
+        let marker = vdir.join(".fill");
+        if !marker.exists() {
+            continue;
+        }
+        let rootfd = std::fs::File::open(&root).map_err(io_err("open", &root))?;
+        let src = caisson_container::rootfs::open_in_root(
+            rootfd.as_fd(),
+            Path::new(&v.destination),
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW,
+        );
+        if let Ok(src) = src {
+            use std::os::fd::AsRawFd;
+            let from = PathBuf::from(format!("/proc/self/fd/{}", src.as_raw_fd()));
+            copy_tree(&from, &vdir.join("_data"), 0)
+                .map_err(io_err("fill volume from", &v.destination))?;
+        }
+        let _ = std::fs::remove_file(&marker);
+    }
+    Ok(())
+}
+
+/// Copy a directory's contents (files, dirs, symlinks as links; modes and owners),
+/// never following a link.
+fn copy_tree(from: &Path, to: &Path, depth: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if depth > 256 {
+        return Err(std::io::Error::other("directory tree deeper than 256"));
+    }
+    // `from` may be a /proc/self/fd magic link to the directory: follow it (only here)
+    let top = std::fs::metadata(from)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(top.mode() & 0o7777))?;
+    std::os::unix::fs::lchown(to, Some(top.uid()), Some(top.gid()))?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let src = e.path();
+        let dst = to.join(e.file_name());
+        let m = std::fs::symlink_metadata(&src)?;
+        let ft = m.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst, depth + 1)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+            std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()))?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+            std::os::unix::fs::lchown(&dst, Some(m.uid()), Some(m.gid()))?;
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
+        }
+        // device nodes, fifos and sockets are not copied into volumes
+    }
+    Ok(())
 }
 
 fn accept_master(l: &std::os::unix::net::UnixListener) -> Result<OwnedFd> {
@@ -403,6 +597,7 @@ fn pump(mut fds: Vec<(OwnedFd, &'static str)>, log: &mut Log, echo: bool) {
             fds.remove(i);
         }
     }
+    log.flush();
     let _ = std::io::stdout().flush();
 }
 
@@ -432,7 +627,15 @@ fn reap(pid: i32) -> i32 {
 /// Read a container's log: `(stream, text)` per record, from the rotated file too.
 pub fn read_log(cdir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for f in [cdir.join("ctr.log.1"), cdir.join("ctr.log")] {
+    let mut files = vec![cdir.join("ctr.log")];
+    for n in 1.. {
+        let p = cdir.join(format!("ctr.log.{n}"));
+        if !p.exists() {
+            break;
+        }
+        files.insert(0, p);
+    }
+    for f in files {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };

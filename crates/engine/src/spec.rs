@@ -24,8 +24,16 @@ pub struct RunOptions {
     pub env: Vec<String>,
     /// `-v SRC:DST[:ro]`.
     pub volumes: Vec<String>,
-    /// `-p` (refused: no port publishing yet).
+    /// `-p [IP:][HOSTPORT:]PORT[/tcp]`.
     pub publish: Vec<String>,
+    /// `-P`: publish every port the image exposes on a free host port.
+    pub publish_all: bool,
+    /// `--userns` (`host` or `auto[:size=N]`).
+    pub userns: Option<String>,
+    /// `--log-opt max-size` in bytes.
+    pub log_max_size: Option<u64>,
+    /// `--log-opt max-file`.
+    pub log_max_files: Option<u32>,
     /// `--user`.
     pub user: Option<String>,
     /// `-w`.
@@ -101,6 +109,76 @@ const READONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+/// A published port: connections to `host_ip:host_port` are relayed to
+/// `127.0.0.1:container_port` inside the container's network namespace.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortMap {
+    /// Host address to listen on.
+    pub host_ip: String,
+    /// Host port (0: the monitor picks a free one and records it).
+    pub host_port: u16,
+    /// Port inside the container.
+    pub container_port: u16,
+}
+
+/// A volume the container uses: a directory under `<root>/volumes/<name>/_data`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VolumeUse {
+    /// Volume name (64 hex for anonymous ones, from the image's `Volumes`).
+    pub name: String,
+    /// Path in the container.
+    pub destination: String,
+    /// Anonymous: removed with the container.
+    pub anonymous: bool,
+    /// Read-only.
+    pub read_only: bool,
+}
+
+/// Parse one `-p` value.
+pub fn parse_port(v: &str) -> Result<PortMap, EngineError> {
+    let bad = |why: &str| {
+        EngineError::Invalid(format!(
+            "-p {v:?}: {why} (expected [IP:][HOSTPORT:]PORT[/tcp])"
+        ))
+    };
+    let (spec, proto) = v.split_once('/').unwrap_or((v, "tcp"));
+    if proto != "tcp" {
+        return Err(bad("only tcp ports can be published"));
+    }
+    // an IPv6 host address is written in brackets: [::1]:8080:80
+    let (host_ip, rest) = if let Some(r) = spec.strip_prefix('[') {
+        let (ip, rest) = r.split_once("]:").ok_or_else(|| bad("unclosed '['"))?;
+        (ip.to_string(), rest.to_string())
+    } else {
+        let parts: Vec<&str> = spec.split(':').collect();
+        match parts.len() {
+            1 | 2 => ("0.0.0.0".to_string(), spec.to_string()),
+            3 => (parts[0].to_string(), format!("{}:{}", parts[1], parts[2])),
+            _ => return Err(bad("too many ':'")),
+        }
+    };
+    if host_ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(bad(&format!("{host_ip:?} is not an IP address")));
+    }
+    let port = |s: &str, zero_ok: bool| -> Result<u16, EngineError> {
+        match s.parse::<u16>() {
+            Ok(0) if !zero_ok => Err(bad("port 0")),
+            Ok(p) => Ok(p),
+            Err(_) => Err(bad(&format!("{s:?} is not a port number"))),
+        }
+    };
+    let (hp, cp) = match rest.split_once(':') {
+        Some(("", c)) => (0, port(c, false)?),
+        Some((h, c)) => (port(h, true)?, port(c, false)?),
+        None => (0, port(&rest, false)?),
+    };
+    Ok(PortMap {
+        host_ip,
+        host_port: hp,
+        container_port: cp,
+    })
+}
+
 /// The generated config and the explanation of its isolation.
 #[derive(Debug)]
 pub struct Generated {
@@ -111,6 +189,10 @@ pub struct Generated {
     /// Host files to write into the container dir: (file name, content) bound at
     /// /etc/hosts and /etc/hostname.
     pub etc_files: Vec<(String, String)>,
+    /// Ports to publish.
+    pub ports: Vec<PortMap>,
+    /// Volumes to create (if new) and mount.
+    pub volumes: Vec<VolumeUse>,
 }
 
 fn norm_cap(c: &str) -> String {
@@ -191,7 +273,20 @@ pub fn resolve_user(spec: &str, layers_top_first: &[PathBuf]) -> Result<(u32, u3
     Ok((uid, gid))
 }
 
-fn parse_volume(v: &str) -> Result<Value, EngineError> {
+/// A volume name as Docker allows: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn valid_volume_name(n: &str) -> bool {
+    n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && n.len() <= 128
+}
+
+enum VolumeArg {
+    Bind(Value),
+    Named(VolumeUse),
+}
+
+fn parse_volume(v: &str) -> Result<VolumeArg, EngineError> {
     let parts: Vec<&str> = v.split(':').collect();
     let (src, dst, opts) = match parts.as_slice() {
         [s, d] => (*s, *d, ""),
@@ -202,10 +297,28 @@ fn parse_volume(v: &str) -> Result<Value, EngineError> {
             )))
         }
     };
-    if !src.starts_with('/') || !dst.starts_with('/') {
+    if !dst.starts_with('/') {
         return Err(EngineError::Invalid(format!(
-            "-v {v:?}: both paths must be absolute (named volumes are not supported yet)"
+            "-v {v:?}: the container path must be absolute"
         )));
+    }
+    if !matches!(opts, "" | "rw" | "ro") {
+        return Err(EngineError::Invalid(format!(
+            "-v {v:?}: unknown option {opts:?} (ro or rw)"
+        )));
+    }
+    if !src.starts_with('/') {
+        if !valid_volume_name(src) {
+            return Err(EngineError::Invalid(format!(
+                "-v {v:?}: {src:?} is neither an absolute host path nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
+            )));
+        }
+        return Ok(VolumeArg::Named(VolumeUse {
+            name: src.to_string(),
+            destination: dst.to_string(),
+            anonymous: false,
+            read_only: opts == "ro",
+        }));
     }
     if !Path::new(src).exists() {
         return Err(EngineError::Invalid(format!(
@@ -213,16 +326,25 @@ fn parse_volume(v: &str) -> Result<Value, EngineError> {
         )));
     }
     let mut o = vec!["rbind", "nosuid", "nodev", "rprivate"];
-    match opts {
-        "" | "rw" => {}
-        "ro" => o.push("ro"),
-        x => {
-            return Err(EngineError::Invalid(format!(
-                "-v {v:?}: unknown option {x:?} (ro or rw)"
-            )))
-        }
+    if opts == "ro" {
+        o.push("ro");
     }
-    Ok(json!({"destination": dst, "type": "bind", "source": src, "options": o}))
+    Ok(VolumeArg::Bind(
+        json!({"destination": dst, "type": "bind", "source": src, "options": o}),
+    ))
+}
+
+/// Facts of the host side a config refers to.
+#[derive(Debug, Clone, Copy)]
+pub struct Host<'a> {
+    /// RLIMIT_NOFILE (soft, hard) for the container.
+    pub nofile: (u64, u64),
+    /// The container's directory (hosts and hostname files).
+    pub cdir: &'a Path,
+    /// Where volumes live.
+    pub volumes_dir: &'a Path,
+    /// `--userns auto`: the container's id block.
+    pub idmap: Option<crate::userns::IdMap>,
 }
 
 /// Build the config for `opts` on an image with `config`, whose unpacked layers
@@ -234,9 +356,9 @@ pub fn generate(
     image: &ImageConfiguration,
     layers_top_first: &[PathBuf],
     seccomp: &dyn Fn(&[&str]) -> Value,
-    nofile: (u64, u64),
-    cdir: &Path,
+    host: &Host<'_>,
 ) -> Result<Generated, EngineError> {
+    let (nofile, cdir, volumes_dir, idmap) = (host.nofile, host.cdir, host.volumes_dir, host.idmap);
     let mut explain: Vec<(String, String)> = Vec::new();
     let mut why = |k: &str, v: String| explain.push((k.to_string(), v));
     if opts.privileged {
@@ -244,12 +366,30 @@ pub fn generate(
             "--privileged: Caisson never runs privileged containers; add the single capability you need with --cap-add".into(),
         ));
     }
-    if !opts.publish.is_empty() {
-        return Err(EngineError::Invalid(
-            "-p/--publish: port publishing is not supported yet (use --network host)".into(),
-        ));
-    }
     let cfg = image.config().clone().unwrap_or_default();
+    let mut ports: Vec<PortMap> = opts
+        .publish
+        .iter()
+        .map(|p| parse_port(p))
+        .collect::<Result<_, _>>()?;
+    if opts.publish_all {
+        for p in cfg.exposed_ports().clone().unwrap_or_default() {
+            let (n, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+            if proto != "tcp" {
+                continue;
+            }
+            let n: u16 = n.parse().map_err(|_| {
+                EngineError::Invalid(format!("the image exposes port {p:?}, which is not a port"))
+            })?;
+            if !ports.iter().any(|x| x.container_port == n) {
+                ports.push(PortMap {
+                    host_ip: "0.0.0.0".into(),
+                    host_port: 0,
+                    container_port: n,
+                });
+            }
+        }
+    }
     // command
     let entry: Vec<String> = match &opts.entrypoint {
         Some(e) if e.is_empty() => Vec::new(),
@@ -441,6 +581,16 @@ pub fn generate(
             )))
         }
     };
+    if host_net && !ports.is_empty() {
+        return Err(EngineError::Invalid(
+            "-p/-P with --network host: the container already listens on the host's ports".into(),
+        ));
+    }
+    if host_net && idmap.is_some() {
+        return Err(EngineError::Invalid(
+            "--userns auto with --network host: a user namespace cannot mount /sys for a network namespace it does not own; use the default network".into(),
+        ));
+    }
     let mut ns = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -451,17 +601,51 @@ pub fn generate(
     if !host_net {
         ns.push(json!({"type": "network"}));
     }
+    if idmap.is_some() {
+        ns.push(json!({"type": "user"}));
+    }
     why(
         "namespaces",
         format!(
-            "pid, ipc, uts, mount, cgroup{}",
+            "pid, ipc, uts, mount, cgroup{}{}",
             if host_net {
                 "; network: HOST (--network host)"
             } else {
                 ", network (loopback only)"
-            }
+            },
+            if idmap.is_some() { ", user" } else { "" }
         ),
     );
+    match idmap {
+        Some(m) => why(
+            "user namespace",
+            format!(
+                "container uids 0-{} are host uids {}-{} (gids {}-{}): root inside is an unprivileged, unused host user; image layers are mounted idmapped, not copied",
+                m.size - 1,
+                m.uid,
+                u64::from(m.uid) + u64::from(m.size) - 1,
+                m.gid,
+                u64::from(m.gid) + u64::from(m.size) - 1
+            ),
+        ),
+        None => why(
+            "user namespace",
+            "none: container root is host root, held in by capabilities, seccomp and namespaces (--userns auto maps it to an unprivileged host range)".into(),
+        ),
+    }
+    if !ports.is_empty() {
+        why(
+            "ports",
+            format!(
+                "{} — relayed by the container's monitor into the private network namespace's loopback; nothing else is reachable",
+                ports
+                    .iter()
+                    .map(|p| format!("{}:{}->{}/tcp", p.host_ip, if p.host_port == 0 { "auto".into() } else { p.host_port.to_string() }, p.container_port))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     why(
         "root filesystem",
         if opts.read_only {
@@ -488,13 +672,53 @@ pub fn generate(
     if host_net && Path::new("/etc/resolv.conf").exists() {
         mounts.push(json!({"destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]}));
     }
+    let mut volumes: Vec<VolumeUse> = Vec::new();
+    let mut binds = 0;
     for v in &opts.volumes {
-        mounts.push(parse_volume(v)?);
+        match parse_volume(v)? {
+            VolumeArg::Bind(m) => {
+                mounts.push(m);
+                binds += 1;
+            }
+            VolumeArg::Named(u) => volumes.push(u),
+        }
     }
-    if !opts.volumes.is_empty() {
+    // the image's Volumes not covered by -v get anonymous volumes
+    let mut image_vols: Vec<String> = cfg.volumes().clone().unwrap_or_default();
+    image_vols.sort();
+    for dst in image_vols {
+        let dst = if dst.starts_with('/') {
+            dst
+        } else {
+            format!("/{dst}")
+        };
+        let covered = volumes.iter().any(|v| v.destination == dst)
+            || mounts.iter().any(|m| m["destination"] == dst.as_str());
+        if !covered {
+            volumes.push(VolumeUse {
+                name: crate::new_id(),
+                destination: dst,
+                anonymous: true,
+                read_only: false,
+            });
+        }
+    }
+    for v in &volumes {
+        let mut o = vec!["rbind", "nosuid", "nodev", "rprivate"];
+        if v.read_only {
+            o.push("ro");
+        }
+        mounts.push(json!({"destination": v.destination, "type": "bind",
+            "source": volumes_dir.join(&v.name).join("_data"), "options": o}));
+    }
+    if binds > 0 || !volumes.is_empty() {
         why(
             "volumes",
-            format!("{} host path(s) bound nosuid,nodev", opts.volumes.len()),
+            format!(
+                "{binds} host path(s), {} named and {} anonymous volume(s) (from the image's Volumes), all bound nosuid,nodev",
+                volumes.iter().filter(|v| !v.anonymous).count(),
+                volumes.iter().filter(|v| v.anonymous).count()
+            ),
         );
     }
     let cap_json = json!(caps);
@@ -507,6 +731,10 @@ pub fn generate(
     });
     if let Some(s) = seccomp_json {
         linux["seccomp"] = s;
+    }
+    if let Some(m) = idmap {
+        linux["uidMappings"] = json!([{"containerID": 0, "hostID": m.uid, "size": m.size}]);
+        linux["gidMappings"] = json!([{"containerID": 0, "hostID": m.gid, "size": m.size}]);
     }
     let config = json!({
         "ociVersion": "1.2.0",
@@ -538,5 +766,70 @@ pub fn generate(
         config,
         explain,
         etc_files,
+        ports,
+        volumes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs() {
+        let p = |s| parse_port(s).map(|p| (p.host_ip, p.host_port, p.container_port));
+        assert_eq!(p("80").unwrap(), ("0.0.0.0".into(), 0, 80));
+        assert_eq!(p("8080:80").unwrap(), ("0.0.0.0".into(), 8080, 80));
+        assert_eq!(p("127.0.0.1::80").unwrap(), ("127.0.0.1".into(), 0, 80));
+        assert_eq!(
+            p("127.0.0.1:8080:80/tcp").unwrap(),
+            ("127.0.0.1".into(), 8080, 80)
+        );
+        assert_eq!(p("[::1]:8080:80").unwrap(), ("::1".into(), 8080, 80));
+        for bad in [
+            "", "0", "x", "1:2:3:4", "80/udp", "70000", "a.b:1:2", "[::1:1:2",
+        ] {
+            assert!(parse_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn publish_all_takes_the_images_tcp_ports() {
+        let image: ImageConfiguration = serde_json::from_value(json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["x"], "ExposedPorts": {"8080/tcp": {}, "53/udp": {}, "9000": {}},
+                       "Volumes": {"/data": {}}},
+            "rootfs": {"type": "layers", "diff_ids": []}
+        }))
+        .unwrap();
+        let opts = RunOptions {
+            image: "i".into(),
+            publish_all: true,
+            ..Default::default()
+        };
+        let dir = Path::new("/nonexistent");
+        let host = Host {
+            nofile: (1024, 1024),
+            cdir: dir,
+            volumes_dir: dir,
+            idmap: None,
+        };
+        let g = generate(
+            "0123456789abcdef",
+            &opts,
+            &image,
+            &[],
+            &|_| json!({}),
+            &host,
+        )
+        .unwrap();
+        let mut ports: Vec<u16> = g.ports.iter().map(|p| p.container_port).collect();
+        ports.sort_unstable();
+        assert_eq!(ports, [8080, 9000]);
+        assert_eq!(g.volumes.len(), 1);
+        assert!(g.volumes[0].anonymous);
+        assert_eq!(g.volumes[0].destination, "/data");
+        let ns = g.config["linux"]["namespaces"].to_string();
+        assert!(!ns.contains("user"));
+    }
 }

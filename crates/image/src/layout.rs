@@ -2206,6 +2206,80 @@ pub struct ImportOptions {
     pub working_dir: Option<String>,
     /// `User`.
     pub user: Option<String>,
+    /// `Volumes` (paths).
+    pub volumes: Vec<String>,
+    /// `ExposedPorts` (`8080/tcp`).
+    pub exposed_ports: Vec<String>,
+}
+
+impl ImportOptions {
+    /// Apply one Dockerfile-style `--change` instruction, as `docker import -c`
+    /// takes them: `CMD`, `ENTRYPOINT` (JSON array or shell form), `ENV K=V`,
+    /// `WORKDIR`, `USER`, `VOLUME` (JSON array or paths), `EXPOSE port[/tcp|udp]...`.
+    pub fn apply_change(&mut self, change: &str) -> Result<()> {
+        let bad = |m: &str| ImageError::Invalid {
+            what: format!("--change {change:?}"),
+            message: m.to_string(),
+        };
+        let (ins, rest) = change
+            .trim()
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| bad("expected INSTRUCTION ARGUMENTS"))?;
+        let rest = rest.trim();
+        let words = |r: &str| -> Result<Vec<String>> {
+            if r.starts_with('[') {
+                serde_json::from_str::<Vec<String>>(r)
+                    .map_err(|e| bad(&format!("not a JSON array of strings: {e}")))
+            } else {
+                Ok(r.split_whitespace().map(str::to_string).collect())
+            }
+        };
+        let shell = |r: &str| -> Result<Vec<String>> {
+            if r.starts_with('[') {
+                words(r)
+            } else {
+                Ok(vec!["/bin/sh".into(), "-c".into(), r.to_string()])
+            }
+        };
+        match ins.to_ascii_uppercase().as_str() {
+            "CMD" => self.cmd = Some(shell(rest)?),
+            "ENTRYPOINT" => self.entrypoint = Some(shell(rest)?),
+            "ENV" => {
+                let kv = if rest.contains('=') {
+                    rest.to_string()
+                } else {
+                    let (k, v) = rest.split_once(' ').ok_or_else(|| bad("ENV KEY=VALUE"))?;
+                    format!("{k}={}", v.trim())
+                };
+                self.env.push(kv);
+            }
+            "WORKDIR" => self.working_dir = Some(rest.to_string()),
+            "USER" => self.user = Some(rest.to_string()),
+            "VOLUME" => {
+                for v in words(rest)? {
+                    if !v.starts_with('/') {
+                        return Err(bad(&format!("volume {v:?} is not an absolute path")));
+                    }
+                    self.volumes.push(v);
+                }
+            }
+            "EXPOSE" => {
+                for p in words(rest)? {
+                    let (n, proto) = p.split_once('/').unwrap_or((p.as_str(), "tcp"));
+                    if n.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp") {
+                        return Err(bad(&format!("{p:?} is not PORT[/tcp|udp]")));
+                    }
+                    self.exposed_ports.push(format!("{n}/{proto}"));
+                }
+            }
+            other => {
+                return Err(bad(&format!(
+                    "unsupported instruction {other} (CMD, ENTRYPOINT, ENV, WORKDIR, USER, VOLUME, EXPOSE)"
+                )))
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Like `docker import`: the tar of a root file system at `tar` (plain, gzip or
@@ -2351,6 +2425,22 @@ pub fn import_rootfs_with(
     }
     if let Some(u) = &opts.user {
         cfg.insert("User".into(), json!(u));
+    }
+    if !opts.volumes.is_empty() {
+        let m: serde_json::Map<String, Value> = opts
+            .volumes
+            .iter()
+            .map(|v| (v.clone(), json!({})))
+            .collect();
+        cfg.insert("Volumes".into(), Value::Object(m));
+    }
+    if !opts.exposed_ports.is_empty() {
+        let m: serde_json::Map<String, Value> = opts
+            .exposed_ports
+            .iter()
+            .map(|v| (v.clone(), json!({})))
+            .collect();
+        cfg.insert("ExposedPorts".into(), Value::Object(m));
     }
     let source_name = tar
         .file_name()

@@ -633,3 +633,129 @@ pub fn loopback_up() -> Result<(), SysError> {
     }
     Ok(())
 }
+
+/// A user namespace with the given `uid_map` / `gid_map` contents (lines of
+/// `inside outside count`), as an fd: what idmapped mounts are made with.
+///
+/// A child is cloned into a new user namespace and only waits on a pipe; we write
+/// its maps, open `/proc/<child>/ns/user` and let it exit. The namespace lives on
+/// as long as the fd.
+pub fn userns_fd(uid_map: &str, gid_map: &str) -> Result<OwnedFd, SysError> {
+    let (rd, wr) = nix::unistd::pipe().map_err(|e| SysError::Syscall {
+        call: "pipe",
+        source: e.into(),
+    })?;
+    // SAFETY: the child runs only read(2) and _exit(2), both async-signal-safe, so it
+    // is sound even if the caller has threads (nothing it touches needs a lock).
+    let child = match unsafe { clone_process(libc::CLONE_NEWUSER) }? {
+        CloneResult::Child => {
+            drop(wr);
+            let mut b = [0u8; 1];
+            // SAFETY: `rd` is a valid fd and `b` a valid 1-byte buffer.
+            let _ = unsafe { libc::read(rd.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+            exit_now(0);
+        }
+        CloneResult::Parent(pid) => pid,
+    };
+    drop(rd);
+    let result = (|| {
+        let w = |f: &str, data: &str, call: &'static str| {
+            std::fs::write(format!("/proc/{child}/{f}"), data)
+                .map_err(|source| SysError::Syscall { call, source })
+        };
+        w("uid_map", uid_map, "write uid_map")?;
+        w("setgroups", "deny", "write setgroups")?;
+        w("gid_map", gid_map, "write gid_map")?;
+        std::fs::File::open(format!("/proc/{child}/ns/user"))
+            .map(OwnedFd::from)
+            .map_err(|source| SysError::Syscall {
+                call: "open ns/user",
+                source,
+            })
+    })();
+    drop(wr); // the child's read returns 0: it exits
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+    result
+}
+
+/// `open_tree(OPEN_TREE_CLONE)` of `path` made idmapped with the user namespace
+/// `userns` (`mount_setattr(MOUNT_ATTR_IDMAP)`): a detached mount whose files, owned
+/// by `k` on disk, show as the namespace's host id for `k`.
+pub fn idmapped_clone(path: &std::path::Path, userns: BorrowedFd<'_>) -> Result<OwnedFd, SysError> {
+    use std::os::unix::ffi::OsStrExt;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| SysError::Syscall {
+        call: "open_tree",
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    })?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(last_err("open_tree"));
+    }
+    // SAFETY: open_tree returned a new fd that nothing else owns.
+    let tree = unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).expect("fds fit in i32")) };
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: u64::try_from(userns.as_raw_fd()).expect("fds are non-negative"),
+    };
+    // SAFETY: empty NUL-terminated path with AT_EMPTY_PATH (the fd itself); `attr`
+    // outlives the call and its size is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            std::ptr::from_ref(&attr),
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("mount_setattr(MOUNT_ATTR_IDMAP)"));
+    }
+    Ok(tree)
+}
+
+/// `move_mount(2)` a detached mount (from `open_tree`/`fsmount`) onto `target`.
+pub fn move_mount_to(tree: BorrowedFd<'_>, target: &std::path::Path) -> Result<(), SysError> {
+    use std::os::unix::ffi::OsStrExt;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    let c =
+        std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(|_| SysError::Syscall {
+            call: "move_mount",
+            source: io::Error::from(io::ErrorKind::InvalidInput),
+        })?;
+    // SAFETY: both paths are valid NUL-terminated strings for the call's duration.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if ret < 0 {
+        return Err(last_err("move_mount"));
+    }
+    Ok(())
+}

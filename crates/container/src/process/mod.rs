@@ -387,8 +387,12 @@ fn finish_process(a: &ChildArgs<'_>, p: &Process, ch: &Channel) -> Result<CStrin
         })?;
     }
     if let Some(adj) = p.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| ContainerError::io("write", "/proc/self/oom_score_adj", e))?;
+        let already = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .is_ok_and(|v| v.trim() == adj.to_string());
+        if !already {
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .map_err(|e| ContainerError::io("write", "/proc/self/oom_score_adj", e))?;
+        }
     }
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         crate::lsm::apparmor_exec(profile)?;
