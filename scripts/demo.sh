@@ -68,17 +68,24 @@ export CAISSON_RUNTIME=$RT
 echo "== caisson pull (verified, unpacked)"
 $CAISSON pull 127.0.0.1:5000/busybox:latest
 $CAISSON images
-echo "== caisson run --rm --explain: hardened by default"
-$CAISSON run --rm --explain 127.0.0.1:5000/busybox:latest sh -c '
-  echo "inside: uid $(id -u), $(grep CapEff /proc/self/status), $(grep NoNewPrivs /proc/self/status), $(grep "^Seccomp:" /proc/self/status)"
+# --userns auto takes per-container blocks of host ids from a range of our own
+for f in /etc/subuid /etc/subgid; do
+  grep -q '^caisson:' "$f" 2>/dev/null || echo 'caisson:1073741824:1073741824' >>"$f"
+done
+echo "== caisson run --rm --explain --userns auto: hardened by default, root inside is an unprivileged host user"
+$CAISSON run --rm --explain --userns auto 127.0.0.1:5000/busybox:latest sh -c '
+  echo "inside: uid $(id -u), uid_map: $(cat /proc/self/uid_map | tr -s " "), $(grep CapEff /proc/self/status), $(grep NoNewPrivs /proc/self/status), $(grep "^Seccomp:" /proc/self/status)"
   echo "  pids.max $(cat /sys/fs/cgroup/pids/pids.max), memory limit $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"
   echo "  network: $(ls /sys/class/net | tr "\n" " ")"
   unshare -U true 2>/dev/null && echo "  unshare: ALLOWED" || echo "  unshare: denied (seccomp/capabilities)"'
-echo "== a detached container: logs, exec, stop, rm"
-$CAISSON run -d --name demo-web 127.0.0.1:5000/busybox:latest sh -c 'echo serving; while :; do sleep 1; done' >/dev/null
+echo "== a detached web server on a published loopback port: ps, curl, exec, logs, rm"
+$CAISSON run -d --name demo-web --userns auto -p 127.0.0.1::8080 127.0.0.1:5000/busybox:latest \
+  sh -c 'mkdir -p /www && echo "hello from a caisson container" >/www/index.html && echo serving && exec httpd -f -p 127.0.0.1:8080 -h /www' >/dev/null
 sleep 0.5
 $CAISSON ps
-$CAISSON exec demo-web sh -c 'echo "exec inside: hostname $(hostname)"'
+PORT=$($CAISSON ps --json | python3 -c 'import json,sys; print([c for c in json.load(sys.stdin) if c["name"]=="demo-web"][0]["ports"][0]["host_port"])')
+echo "curl http://127.0.0.1:$PORT/ -> $(curl -s "http://127.0.0.1:$PORT/")"
+$CAISSON exec demo-web sh -c 'echo "exec inside: hostname $(hostname), uid $(id -u)"'
 $CAISSON logs demo-web
 $CAISSON rm -f demo-web
 $CAISSON system df
