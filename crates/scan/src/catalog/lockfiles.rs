@@ -1,0 +1,7 @@
+//! lockfiles catalogers.
+use super::Cataloger;
+
+/// The catalogers of this module.
+pub fn catalogers() -> Vec<Cataloger> {
+    Vec::new()
+}

@@ -1,0 +1,1 @@
+//! Exact version ordering per ecosystem (filled in by the version modules).
