@@ -7,6 +7,8 @@
 //! (as Docker).
 #![forbid(unsafe_code)]
 
+mod scan;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -320,6 +322,15 @@ enum Command {
         /// Containers.
         #[arg(required = true)]
         containers: Vec<String>,
+    },
+    /// Scan an image, root filesystem or archive for known vulnerabilities.
+    Scan(scan::ScanArgs),
+    /// Software bill of materials (CycloneDX 1.5 or SPDX 2.3 JSON).
+    Sbom(scan::SbomArgs),
+    /// The vulnerability database: build, update, info.
+    Db {
+        #[command(subcommand)]
+        command: scan::DbCommand,
     },
     /// Named volumes: ls, create, rm.
     Volume {
@@ -831,6 +842,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Scan(a) => scan::scan_command(&engine, &a),
+        Command::Sbom(a) => scan::sbom_command(&engine, &a),
+        Command::Db { command } => scan::db_command(&engine, command),
         Command::Volume {
             command: VolumeCommand::Ls { json },
         } => {

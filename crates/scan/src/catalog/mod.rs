@@ -271,3 +271,56 @@ pub fn purl(kind: &str, namespace: Option<&str>, name: &str, version: &str, qual
     }
     s
 }
+
+/// Parse the file at in-tree `path` (bytes `data`) with every cataloger that
+/// claims it: what [`catalog_dir`] would find in it. Used to tell which image layer
+/// introduced a package.
+pub fn parse_file(path: &str, data: &[u8], distro: Option<&str>) -> Vec<Package> {
+    let input = Input { path, data, distro };
+    catalogers()
+        .iter()
+        .filter(|c| (c.claims)(path) && data.len() as u64 <= c.max_size)
+        .filter_map(|c| (c.parse)(&input).ok())
+        .flatten()
+        .collect()
+}
+
+/// Catalog an image: `merged` is its root filesystem (the layers stacked),
+/// `layers` its layer directories bottom → top with their digests. Each package is
+/// attributed to the lowest layer whose copy of the package's file already lists it
+/// (same name and version).
+pub fn catalog_image(merged: &Path, layers: &[(String, std::path::PathBuf)]) -> Catalog {
+    let mut c = catalog_dir(merged);
+    let distro = c.os.as_ref().and_then(OsRelease::ecosystem);
+    let mut by_file: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, p) in c.packages.iter().enumerate() {
+        by_file.entry(p.location.clone()).or_default().push(i);
+    }
+    for (loc, idx) in by_file {
+        let rel = loc.trim_start_matches('/');
+        let mut remaining: Vec<usize> = idx;
+        for (digest, dir) in layers {
+            if remaining.is_empty() {
+                break;
+            }
+            let f = dir.join(rel);
+            let Ok(m) = std::fs::symlink_metadata(&f) else {
+                continue;
+            };
+            if !m.is_file() {
+                continue;
+            }
+            let Ok(data) = std::fs::read(&f) else { continue };
+            let found = parse_file(&loc, &data, distro.as_deref());
+            remaining.retain(|&i| {
+                let p = &c.packages[i];
+                let here = found.iter().any(|q| q.name == p.name && q.version == p.version);
+                if here {
+                    c.packages[i].layer = Some(digest.clone());
+                }
+                !here
+            });
+        }
+    }
+    c
+}

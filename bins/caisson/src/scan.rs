@@ -1,0 +1,583 @@
+//! `caisson scan`, `caisson sbom`, `caisson db`: the scanning commands.
+//!
+//! Targets: a directory (a root filesystem), an image in the store (name or id), or
+//! a file: an OCI layout archive or docker-archive (`caisson save`, `docker save`),
+//! which is loaded into a private temporary store first.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use caisson_engine::Engine;
+use caisson_scan::catalog::{self, Catalog};
+use caisson_scan::db::Db;
+use caisson_scan::matcher::{self, Finding};
+use clap::{Args, Subcommand, ValueEnum};
+
+/// `caisson db ...`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Build the database from OSV advisories (JSON/YAML files, directories of
+    /// them, OSV's per-ecosystem all.zip) and Debian Security Tracker JSON.
+    Build {
+        /// Advisory sources (repeatable).
+        #[arg(long = "from", required = true)]
+        from: Vec<PathBuf>,
+        /// Database file (default: <root>/db/vulnerabilities.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// No progress output.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Download OSV all.zip archives from a mirror and rebuild the database.
+    Update {
+        /// Base URL; <URL>/<Ecosystem>/all.zip is fetched (default: $CAISSON_OSV_MIRROR).
+        #[arg(long, env = "CAISSON_OSV_MIRROR")]
+        mirror: String,
+        /// Ecosystems to fetch.
+        #[arg(long = "ecosystem", default_values_t = ["PyPI".to_string(), "npm".to_string(), "crates.io".to_string(), "Go".to_string(), "Debian".to_string()])]
+        ecosystems: Vec<String>,
+        /// Database file (default: <root>/db/vulnerabilities.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Show the database's version and size.
+    Info {
+        /// Database file.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+}
+
+/// Output formats of `scan`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ScanFormat {
+    /// A table grouped by package.
+    Table,
+    /// JSON (every finding with ids, aliases, versions, severity, file and layer).
+    Json,
+    /// SARIF 2.1.0 (code-scanning tools).
+    Sarif,
+    /// CycloneDX 1.5 with vulnerabilities.
+    Cyclonedx,
+}
+
+/// `caisson scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Database file (default: <root>/db/vulnerabilities.db).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Output format.
+    #[arg(short = 'f', long, value_enum, default_value_t = ScanFormat::Table)]
+    pub format: ScanFormat,
+    /// Only these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,UNKNOWN).
+    #[arg(long)]
+    pub severity: Option<String>,
+    /// Leave out flaws with no fixed version.
+    #[arg(long = "ignore-unfixed")]
+    pub ignore_unfixed: bool,
+    /// File of ids to ignore (one per line, `#` comments; Trivy's .trivyignore format).
+    #[arg(long = "ignorefile")]
+    pub ignorefile: Option<PathBuf>,
+    /// Exit with this code when a finding remains after the filters (CI gates).
+    #[arg(long = "exit-code", default_value_t = 0)]
+    pub exit_code: i32,
+    /// Write the report here instead of stdout.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// Image (name or id in the store), root filesystem directory, or image archive.
+    pub target: String,
+}
+
+/// `caisson sbom`.
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// cyclonedx (1.5) or spdx (2.3) JSON.
+    #[arg(short = 'f', long, default_value = "cyclonedx")]
+    pub format: String,
+    /// Write here instead of stdout.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// Image, directory or archive.
+    pub target: String,
+}
+
+fn default_db(engine: &Engine) -> PathBuf {
+    engine.root.join("db/vulnerabilities.db")
+}
+
+/// What was scanned.
+pub struct Scanned {
+    /// Display name.
+    pub name: String,
+    /// Image digest (config), when an image.
+    pub digest: Option<String>,
+    /// The catalog.
+    pub catalog: Catalog,
+}
+
+struct MountGuard(PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        while nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Catalog an image of a store.
+fn catalog_store_image(store: &caisson_image::Store, what: &str) -> Result<Scanned> {
+    let img = caisson_image::images::resolve(store, what)?;
+    let blobs = img.layers()?;
+    let diff_ids = img.diff_ids()?;
+    let dirs = caisson_image::layers::ensure_unpacked(store, &blobs, &diff_ids, false)?;
+    let layers: Vec<(String, PathBuf)> = blobs
+        .iter()
+        .map(|(d, _)| d.to_string())
+        .zip(dirs.iter().cloned())
+        .collect();
+    // the merged view: a read-only overlay of the layers (whiteouts honoured)
+    let mnt = PathBuf::from(
+        nix::unistd::mkdtemp("/tmp/caisson-scan-XXXXXX")
+            .context("create a mount point under /tmp")?,
+    );
+    let guard = MountGuard(mnt.clone());
+    let catalog = if dirs.len() == 1 {
+        catalog::catalog_image(&dirs[0], &layers)
+    } else {
+        let lower = dirs
+            .iter()
+            .rev()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        nix::mount::mount(
+            Some("overlay"),
+            &mnt,
+            Some("overlay"),
+            nix::mount::MsFlags::MS_RDONLY | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOSUID,
+            Some(format!("lowerdir={lower}").as_str()),
+        )
+        .with_context(|| format!("mount the image's layers read-only on {}", mnt.display()))?;
+        catalog::catalog_image(&mnt, &layers)
+    };
+    drop(guard);
+    Ok(Scanned {
+        name: img.names.first().cloned().unwrap_or_else(|| img.config_digest.to_string()),
+        digest: Some(img.config_digest.to_string()),
+        catalog,
+    })
+}
+
+/// Resolve a target and catalog it.
+pub fn catalog_target(engine: &Engine, target: &str) -> Result<Scanned> {
+    let p = Path::new(target);
+    if let Ok(m) = std::fs::metadata(p) {
+        if m.is_dir() && !p.join("oci-layout").exists() {
+            return Ok(Scanned {
+                name: target.to_string(),
+                digest: None,
+                catalog: catalog::catalog_dir(p),
+            });
+        }
+        // an image archive or OCI layout dir: load it into a private store
+        let tmp = tempdir("/tmp/caisson-scan-store-XXXXXX")?;
+        let store = caisson_image::Store::open(&tmp.0).context("open a temporary store")?;
+        let names = caisson_image::layout::load(&store, p)
+            .with_context(|| format!("{target}: not a directory, OCI layout or image archive"))?;
+        let first = names
+            .first()
+            .cloned()
+            .with_context(|| format!("{target}: the archive holds no image"))?;
+        let mut s = catalog_store_image(&store, &first)?;
+        s.name = format!("{target} ({first})");
+        return Ok(s);
+    }
+    catalog_store_image(&engine.store, target)
+        .with_context(|| format!("{target}: not a directory, an archive, or an image in the store"))
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = caisson_image::unpack::remove_tree(&self.0);
+    }
+}
+
+fn tempdir(template: &str) -> Result<TempDir> {
+    Ok(TempDir(nix::unistd::mkdtemp(template).with_context(|| format!("create {template}"))?))
+}
+
+fn print_warnings(c: &Catalog) {
+    for w in &c.warnings {
+        eprintln!("warning: {}: {}", w.file, w.message);
+    }
+}
+
+/// `caisson db ...`.
+pub fn db_command(engine: &Engine, cmd: DbCommand) -> Result<i32> {
+    match cmd {
+        DbCommand::Build { from, db, quiet } => {
+            let path = db.unwrap_or_else(|| default_db(engine));
+            let t = std::time::Instant::now();
+            let mut last = std::time::Instant::now();
+            let mut progress = |i: usize, n: usize| {
+                if !quiet && (last.elapsed().as_millis() > 500 || i == n) {
+                    eprint!("\rreading advisory files: {i}/{n}");
+                    last = std::time::Instant::now();
+                    if i == n {
+                        eprintln!();
+                    }
+                }
+            };
+            let r = Db::build(&from, &path, &mut progress)?;
+            for w in &r.warnings {
+                eprintln!("warning: {}: {}", w.file, w.message);
+            }
+            eprintln!(
+                "built {} in {:.1}s: {} advisories, {} affected-package entries, {} withdrawn left out, {} file(s) skipped",
+                path.display(),
+                t.elapsed().as_secs_f64(),
+                r.records,
+                r.affected,
+                r.withdrawn,
+                r.warnings.len()
+            );
+            println!("{}", r.version);
+            Ok(0)
+        }
+        DbCommand::Update {
+            mirror,
+            ecosystems,
+            db,
+        } => {
+            let path = db.unwrap_or_else(|| default_db(engine));
+            let tmp = tempdir("/tmp/caisson-osv-XXXXXX")?;
+            let mut zips = Vec::new();
+            for e in &ecosystems {
+                let url = format!("{}/{}/all.zip", mirror.trim_end_matches('/'), e);
+                let dst = tmp.0.join(format!("{}.zip", e.replace(['/', ':'], "_")));
+                eprintln!("fetching {url}");
+                let st = std::process::Command::new("curl")
+                    .args(["-fsSL", "--retry", "3", "-o"])
+                    .arg(&dst)
+                    .arg(&url)
+                    .status()
+                    .context("run curl")?;
+                if !st.success() {
+                    bail!("{url}: download failed (curl exit {})", st.code().unwrap_or(-1));
+                }
+                zips.push(dst);
+            }
+            let r = Db::build(&zips, &path, &mut |_, _| {})?;
+            for w in &r.warnings {
+                eprintln!("warning: {}: {}", w.file, w.message);
+            }
+            eprintln!("updated {}: {} advisories", path.display(), r.records);
+            println!("{}", r.version);
+            Ok(0)
+        }
+        DbCommand::Info { db } => {
+            let path = db.unwrap_or_else(|| default_db(engine));
+            let d = Db::open(&path)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "path": path,
+                    "version": d.meta("version"),
+                    "built": d.meta("built"),
+                    "records": d.meta("records"),
+                }))?
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn load_ignores(p: Option<&Path>) -> Result<Vec<String>> {
+    let Some(p) = p else { return Ok(Vec::new()) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// `caisson scan`.
+pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
+    let dbp = a.db.clone().unwrap_or_else(|| default_db(engine));
+    let db = Db::open(&dbp)?;
+    let severities: Option<Vec<String>> = a
+        .severity
+        .as_ref()
+        .map(|s| s.split(',').map(|x| x.trim().to_ascii_uppercase()).collect());
+    if let Some(sv) = &severities {
+        for s in sv {
+            if !["CRITICAL", "HIGH", "MEDIUM", "LOW", "NONE", "UNKNOWN"].contains(&s.as_str()) {
+                bail!("--severity {s:?}: use CRITICAL, HIGH, MEDIUM, LOW, NONE, UNKNOWN");
+            }
+        }
+    }
+    let ignores = load_ignores(a.ignorefile.as_deref())?;
+    let scanned = catalog_target(engine, &a.target)?;
+    print_warnings(&scanned.catalog);
+    let (mut findings, notes) = matcher::match_packages(&db, &scanned.catalog.packages)?;
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
+    findings.retain(|f| {
+        !(a.ignore_unfixed && f.fixed.is_none())
+            && severities.as_ref().is_none_or(|s| s.contains(&f.severity))
+            && !ignores.iter().any(|i| *i == f.id || f.aliases.contains(i))
+    });
+    let report = render(a.format, &scanned, &findings, &db)?;
+    match &a.output {
+        Some(p) => std::fs::write(p, report).with_context(|| format!("write {}", p.display()))?,
+        None => std::io::stdout().write_all(report.as_bytes())?,
+    }
+    Ok(if findings.is_empty() { 0 } else { a.exit_code })
+}
+
+fn render(fmt: ScanFormat, s: &Scanned, findings: &[Finding], db: &Db) -> Result<String> {
+    Ok(match fmt {
+        ScanFormat::Json => {
+            let v = serde_json::json!({
+                "target": s.name,
+                "imageId": s.digest,
+                "os": s.catalog.os,
+                "database": {"version": db.meta("version"), "built": db.meta("built")},
+                "packages": s.catalog.packages.len(),
+                "findings": findings,
+                "warnings": s.catalog.warnings,
+            });
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        ScanFormat::Table => table(s, findings),
+        ScanFormat::Sarif => sarif(s, findings)?,
+        ScanFormat::Cyclonedx => {
+            let mut v = cyclonedx(s);
+            v["vulnerabilities"] = findings
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "id": f.id,
+                        "source": {"name": if f.id.starts_with("CVE-") {"NVD"} else {"OSV"}},
+                        "references": f.aliases.iter().map(|a| serde_json::json!({"id": a, "source": {"name": "OSV"}})).collect::<Vec<_>>(),
+                        "ratings": [{"score": f.cvss_score, "severity": f.severity.to_ascii_lowercase(), "method": "CVSSv31", "vector": f.cvss_vector}],
+                        "description": f.summary,
+                        "recommendation": f.fixed.as_ref().map(|x| format!("upgrade {} to {x}", f.package)),
+                        "affects": [{"ref": f.purl}],
+                    })
+                })
+                .collect();
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+    })
+}
+
+fn table(s: &Scanned, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    let os = s
+        .catalog
+        .os
+        .as_ref()
+        .map(|o| format!(" ({})", o.pretty_name))
+        .unwrap_or_default();
+    let mut counts = std::collections::BTreeMap::new();
+    for f in findings {
+        *counts.entry(f.severity.clone()).or_insert(0) += 1;
+    }
+    out.push_str(&format!(
+        "{}{os}: {} packages, {} vulnerabilities ({})\n\n",
+        s.name,
+        s.catalog.packages.len(),
+        findings.len(),
+        ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]
+            .iter()
+            .map(|k| format!("{k}: {}", counts.get(*k).unwrap_or(&0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if findings.is_empty() {
+        return out;
+    }
+    out.push_str(&format!(
+        "{:<28} {:<20} {:<9} {:<22} {:<22} {}\n",
+        "PACKAGE", "VULNERABILITY", "SEVERITY", "INSTALLED", "FIXED IN", "TITLE"
+    ));
+    let mut last = String::new();
+    for f in findings {
+        let key = format!("{} {}", f.package, f.location);
+        let pkg = if key == last { String::new() } else { f.package.clone() };
+        last = key;
+        let mut title = f.summary.replace('\n', " ");
+        if title.chars().count() > 60 {
+            title = title.chars().take(59).collect::<String>() + "…";
+        }
+        out.push_str(&format!(
+            "{:<28} {:<20} {:<9} {:<22} {:<22} {}\n",
+            pkg,
+            f.id,
+            f.severity,
+            f.installed,
+            f.fixed.as_deref().unwrap_or("(no fix)"),
+            title
+        ));
+    }
+    out
+}
+
+fn sarif(s: &Scanned, findings: &[Finding]) -> Result<String> {
+    let mut rules: Vec<serde_json::Value> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for f in findings {
+        if seen.insert(f.id.clone()) {
+            rules.push(serde_json::json!({
+                "id": f.id,
+                "shortDescription": {"text": f.summary},
+                "properties": {"security-severity": f.cvss_score.map(|x| format!("{x:.1}")), "tags": ["vulnerability", f.severity]},
+            }));
+        }
+    }
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "ruleId": f.id,
+                "level": match f.severity.as_str() { "CRITICAL" | "HIGH" => "error", "MEDIUM" => "warning", _ => "note" },
+                "message": {"text": format!("{} {} is affected by {} ({}); fixed in {}", f.package, f.installed, f.id, f.severity, f.fixed.as_deref().unwrap_or("no released version"))},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.location.trim_start_matches('/')}}}],
+                "properties": {"purl": f.purl, "layer": f.layer, "aliases": f.aliases},
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "version": "2.1.0",
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "runs": [{
+            "tool": {"driver": {"name": "caisson", "version": env!("CARGO_PKG_VERSION"), "rules": rules}},
+            "results": results,
+            "properties": {"target": s.name},
+        }],
+    });
+    Ok(serde_json::to_string_pretty(&v)? + "\n")
+}
+
+fn uuid_from(data: &str) -> String {
+    use std::fmt::Write as _;
+    // a name-based id (stable for the same target and packages)
+    let mut h: u128 = 0xcbf2_9ce4_8422_2325_cbf2_9ce4_8422_2325;
+    for b in data.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    let mut s = String::new();
+    for (i, byte) in h.to_be_bytes().iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        let _ = write!(s, "{byte:02x}");
+    }
+    s
+}
+
+fn cyclonedx(s: &Scanned) -> serde_json::Value {
+    let comps: Vec<serde_json::Value> = s
+        .catalog
+        .packages
+        .iter()
+        .map(|p| {
+            let mut props = vec![
+                serde_json::json!({"name": "caisson:ecosystem", "value": p.ecosystem}),
+                serde_json::json!({"name": "caisson:location", "value": p.location}),
+            ];
+            if let Some(l) = &p.layer {
+                props.push(serde_json::json!({"name": "caisson:layer", "value": l}));
+            }
+            if let Some((src, sv)) = &p.source {
+                props.push(serde_json::json!({"name": "caisson:source", "value": format!("{src} {sv}")}));
+            }
+            serde_json::json!({
+                "type": "library",
+                "bom-ref": p.purl,
+                "name": p.name,
+                "version": p.version,
+                "purl": p.purl,
+                "properties": props,
+            })
+        })
+        .collect();
+    let mut c = serde_json::json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": format!("urn:uuid:{}", uuid_from(&format!("{}{:?}", s.name, s.digest))),
+        "version": 1,
+        "metadata": {
+            "timestamp": caisson_engine::now(),
+            "tools": {"components": [{"type": "application", "name": "caisson", "version": env!("CARGO_PKG_VERSION")}]},
+            "component": {"type": if s.digest.is_some() {"container"} else {"file"}, "name": s.name, "bom-ref": "target"},
+        },
+        "components": comps,
+    });
+    if let Some(os) = &s.catalog.os {
+        c["components"].as_array_mut().expect("array").push(serde_json::json!({
+            "type": "operating-system", "bom-ref": format!("os:{}:{}", os.id, os.version_id), "name": os.id, "version": os.version_id,
+        }));
+    }
+    c
+}
+
+fn spdx(s: &Scanned) -> serde_json::Value {
+    let mut pkgs = vec![serde_json::json!({
+        "SPDXID": "SPDXRef-Target",
+        "name": s.name,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": false,
+        "primaryPackagePurpose": if s.digest.is_some() {"CONTAINER"} else {"FILE"},
+    })];
+    let mut rels = vec![serde_json::json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Target"})];
+    for (i, p) in s.catalog.packages.iter().enumerate() {
+        let id = format!("SPDXRef-Package-{i}");
+        pkgs.push(serde_json::json!({
+            "SPDXID": id,
+            "name": p.name,
+            "versionInfo": p.version,
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "sourceInfo": format!("found in {}{}", p.location, p.layer.as_ref().map(|l| format!(" (layer {l})")).unwrap_or_default()),
+            "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl}],
+        }));
+        rels.push(serde_json::json!({"spdxElementId": "SPDXRef-Target", "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
+    }
+    serde_json::json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": s.name,
+        "documentNamespace": format!("https://caisson.dev/spdx/{}", uuid_from(&format!("{}{:?}", s.name, s.digest))),
+        "creationInfo": {"created": caisson_engine::now(), "creators": [format!("Tool: caisson-{}", env!("CARGO_PKG_VERSION"))]},
+        "packages": pkgs,
+        "relationships": rels,
+    })
+}
+
+/// `caisson sbom`.
+pub fn sbom_command(engine: &Engine, a: &SbomArgs) -> Result<i32> {
+    let s = catalog_target(engine, &a.target)?;
+    print_warnings(&s.catalog);
+    let v = match a.format.as_str() {
+        "cyclonedx" | "cyclonedx-json" => cyclonedx(&s),
+        "spdx" | "spdx-json" => spdx(&s),
+        f => bail!("--format {f:?}: cyclonedx or spdx"),
+    };
+    let text = serde_json::to_string_pretty(&v)? + "\n";
+    match &a.output {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("write {}", p.display()))?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(0)
+}
