@@ -139,10 +139,8 @@ fn catalog_store_image(store: &caisson_image::Store, what: &str) -> Result<Scann
         .zip(dirs.iter().cloned())
         .collect();
     // the merged view: a read-only overlay of the layers (whiteouts honoured)
-    let mnt = PathBuf::from(
-        nix::unistd::mkdtemp("/tmp/caisson-scan-XXXXXX")
-            .context("create a mount point under /tmp")?,
-    );
+    let mnt = nix::unistd::mkdtemp("/tmp/caisson-scan-XXXXXX")
+        .context("create a mount point under /tmp")?;
     let guard = MountGuard(mnt.clone());
     let catalog = if dirs.len() == 1 {
         catalog::catalog_image(&dirs[0], &layers)

@@ -69,7 +69,35 @@ pub enum Verdict {
 
 fn cmp(eco: &str, a: &str, b: &str) -> std::result::Result<Ordering, String> {
     crate::version::compare(eco, a, b)
+        .or_else(|| {
+            // advisories write short bounds ("1.0") in SemVer ecosystems: pad them
+            if matches!(base_ecosystem(eco), "npm" | "crates.io" | "Go" | "Hex" | "Pub" | "NuGet") {
+                crate::version::compare(eco, &pad_semver(a), &pad_semver(b))
+            } else {
+                None
+            }
+        })
         .ok_or_else(|| format!("cannot compare {a:?} with {b:?} as {} versions", base_ecosystem(eco)))
+}
+
+/// `1` → `1.0.0`, `1.2` → `1.2.0` (only plain numeric versions are padded).
+fn pad_semver(v: &str) -> String {
+    let core = v.strip_prefix('v').unwrap_or(v);
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() < 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        let mut p: Vec<&str> = parts;
+        while p.len() < 3 {
+            p.push("0");
+        }
+        let joined = p.join(".");
+        if v.starts_with('v') {
+            format!("v{joined}")
+        } else {
+            joined
+        }
+    } else {
+        v.to_string()
+    }
 }
 
 /// Evaluate an OSV affected entry for version `v` in ecosystem `eco`.
@@ -134,26 +162,10 @@ pub fn in_range(eco: &str, v: &str, events: &[Value]) -> std::result::Result<boo
     let mut affected = false;
     for (k, at) in ev {
         match k {
-            "introduced" => {
-                if is_zero(at) || cmp(eco, v, at)? != Ordering::Less {
-                    affected = true;
-                }
-            }
-            "fixed" => {
-                if cmp(eco, v, at)? != Ordering::Less {
-                    affected = false;
-                }
-            }
-            "last_affected" => {
-                if cmp(eco, v, at)? == Ordering::Greater {
-                    affected = false;
-                }
-            }
-            "limit" => {
-                if cmp(eco, v, at)? != Ordering::Less {
-                    return Ok(false);
-                }
-            }
+            "introduced" if is_zero(at) || cmp(eco, v, at)? != Ordering::Less => affected = true,
+            "fixed" if cmp(eco, v, at)? != Ordering::Less => affected = false,
+            "last_affected" if cmp(eco, v, at)? == Ordering::Greater => affected = false,
+            "limit" if cmp(eco, v, at)? != Ordering::Less => return Ok(false),
             _ => {}
         }
     }

@@ -94,7 +94,10 @@ fn parse(i: &Input<'_>) -> Result<Vec<Package>, String> {
             bad += 1;
             continue;
         }
-        let origin = r.origin.filter(|o| !o.is_empty()).unwrap_or_else(|| name.clone());
+        let origin = r
+            .origin
+            .filter(|o| !o.is_empty())
+            .unwrap_or_else(|| name.clone());
         let arch = r.arch.unwrap_or_default();
         let mut q: Vec<(&str, &str)> = Vec::new();
         if !arch.is_empty() {
@@ -141,7 +144,10 @@ mod tests {
         assert_eq!(p[0].version, "1.2.5-r0");
         assert_eq!(p[0].ecosystem, "Alpine:v3.20");
         assert_eq!(p[0].source, Some(("musl".into(), "1.2.5-r0".into())));
-        assert_eq!(p[0].purl, "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20");
+        assert_eq!(
+            p[0].purl,
+            "pkg:apk/alpine/musl@1.2.5-r0?arch=x86_64&distro=alpine-3.20"
+        );
         assert_eq!(p[1].source, Some(("openssl".into(), "3.3.2-r0".into())));
         assert_eq!(
             p[1].purl,
@@ -168,7 +174,11 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for data in [&b"hello world\nthis is not apk\n"[..], b"\x00\x01\x02", b"X:1\nY:2\n"] {
+        for data in [
+            &b"hello world\nthis is not apk\n"[..],
+            b"\x00\x01\x02",
+            b"X:1\nY:2\n",
+        ] {
             let i = Input {
                 path: "/lib/apk/db/installed",
                 data,

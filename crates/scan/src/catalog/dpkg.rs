@@ -68,7 +68,7 @@ pub fn parse(i: &Input<'_>) -> Result<Vec<Package>, String> {
         };
         if let Some(st) = get("Status") {
             // "install ok installed"; half-installed, config-files etc. are not
-            if !st.split_whitespace().last().is_some_and(|s| s == "installed") {
+            if st.split_whitespace().last() != Some("installed") {
                 continue;
             }
         }

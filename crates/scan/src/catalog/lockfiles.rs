@@ -92,7 +92,7 @@ pub(crate) fn json<T: DeserializeOwned>(data: &[u8]) -> Result<T, String> {
 pub(crate) fn toml<T: DeserializeOwned>(data: &[u8]) -> Result<T, String> {
     let t = text(data)?;
     toml::from_str(t).map_err(|e| {
-        let msg = e.message().trim();
+        let msg = e.message().trim().lines().collect::<Vec<_>>().join("; ");
         match e.span() {
             Some(s) => {
                 let (l, c) = line_col(t, s.start);
@@ -107,7 +107,21 @@ pub(crate) fn toml<T: DeserializeOwned>(data: &[u8]) -> Result<T, String> {
 pub(crate) fn yaml<T: DeserializeOwned>(data: &[u8]) -> Result<T, String> {
     let t = text(data)?;
     // serde_yaml bounds recursion (128) and alias expansion ("repetition limit")
-    serde_yaml::from_str(t).map_err(|e| format!("invalid YAML: {e}"))
+    serde_yaml::from_str(t).map_err(|e| {
+        let full = e.to_string();
+        match e.location() {
+            Some(l) => {
+                let at = format!(" at line {} column {}", l.line(), l.column());
+                let msg = full.replacen(&at, "", 1);
+                format!(
+                    "invalid YAML at line {} column {}: {msg}",
+                    l.line(),
+                    l.column()
+                )
+            }
+            None => format!("invalid YAML: {full}"),
+        }
+    })
 }
 
 /// 1-based line and column (in characters) of byte offset `off` of `t`.
@@ -115,11 +129,11 @@ fn line_col(t: &str, off: usize) -> (usize, usize) {
     let off = off.min(t.len());
     let before = &t.as_bytes()[..off];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let col = t
-        .get(start..off)
-        .map_or(off - start, |s| s.chars().count())
-        + 1;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = t.get(start..off).map_or(off - start, |s| s.chars().count()) + 1;
     (line, col)
 }
 
@@ -194,11 +208,18 @@ fn parse_cargo_lock(i: &Input<'_>) -> Result<Vec<Package>, String> {
     let lock: CargoLock = toml(i.data)?;
     let mut out = Found::new(i.path);
     for p in lock.package {
-        if !p.source.as_deref().is_some_and(|s| s.starts_with("registry+")) {
+        if !p
+            .source
+            .as_deref()
+            .is_some_and(|s| s.starts_with("registry+"))
+        {
             continue;
         }
         if p.name.is_empty() || p.version.is_empty() {
-            return Err(format!("package with empty name or version ({:?} {:?})", p.name, p.version));
+            return Err(format!(
+                "package with empty name or version ({:?} {:?})",
+                p.name, p.version
+            ));
         }
         let u = purl("cargo", None, &p.name, &p.version, &[]);
         out.push("crates.io", p.name, p.version, u)?;
@@ -256,7 +277,9 @@ fn parse_go_mod(i: &Input<'_>) -> Result<Vec<Package>, String> {
                     continue;
                 }
                 if kind != GoBlock::Other && rest.starts_with('(') {
-                    return Err(format!("line {ln}: malformed {verb} block opening {line:?}"));
+                    return Err(format!(
+                        "line {ln}: malformed {verb} block opening {line:?}"
+                    ));
                 }
                 (kind, rest)
             }
@@ -266,11 +289,15 @@ fn parse_go_mod(i: &Input<'_>) -> Result<Vec<Package>, String> {
             GoBlock::Require => {
                 let toks: Vec<&str> = entry.split_whitespace().collect();
                 let [path, ver] = toks[..] else {
-                    return Err(format!("line {ln}: malformed require {entry:?} (want: module/path vX.Y.Z)"));
+                    return Err(format!(
+                        "line {ln}: malformed require {entry:?} (want: module/path vX.Y.Z)"
+                    ));
                 };
                 let (path, ver) = (go_unquote(path), go_unquote(ver));
                 if path.is_empty() || !ver.starts_with('v') {
-                    return Err(format!("line {ln}: malformed require {entry:?} (want: module/path vX.Y.Z)"));
+                    return Err(format!(
+                        "line {ln}: malformed require {entry:?} (want: module/path vX.Y.Z)"
+                    ));
                 }
                 if requires.len() >= MAX_PACKAGES {
                     return Err(format!("more than {MAX_PACKAGES} requirements"));
@@ -345,7 +372,13 @@ fn parse_gemfile_lock(i: &Input<'_>) -> Result<Vec<Package>, String> {
             in_specs = false;
             known |= matches!(
                 section,
-                "GEM" | "GIT" | "PATH" | "PLATFORMS" | "DEPENDENCIES" | "BUNDLED WITH" | "RUBY VERSION"
+                "GEM"
+                    | "GIT"
+                    | "PATH"
+                    | "PLATFORMS"
+                    | "DEPENDENCIES"
+                    | "BUNDLED WITH"
+                    | "RUBY VERSION"
             );
             continue;
         }
@@ -361,7 +394,12 @@ fn parse_gemfile_lock(i: &Input<'_>) -> Result<Vec<Package>, String> {
             continue; // 6 spaces: a dependency of the spec above
         }
         let spec = line.trim();
-        let bad = || format!("line {}: malformed spec {spec:?} (want: name (version))", n + 1);
+        let bad = || {
+            format!(
+                "line {}: malformed spec {spec:?} (want: name (version))",
+                n + 1
+            )
+        };
         let (name, ver) = spec.split_once(" (").ok_or_else(bad)?;
         let ver = ver.strip_suffix(')').ok_or_else(bad)?;
         // `1.15.5-x86_64-linux`: the platform follows the first '-'
@@ -373,7 +411,9 @@ fn parse_gemfile_lock(i: &Input<'_>) -> Result<Vec<Package>, String> {
         out.push("RubyGems", name.to_string(), ver.to_string(), u)?;
     }
     if !known && !t.trim().is_empty() {
-        return Err("no GEM, GIT, PATH, PLATFORMS or DEPENDENCIES section: not a Gemfile.lock".into());
+        return Err(
+            "no GEM, GIT, PATH, PLATFORMS or DEPENDENCIES section: not a Gemfile.lock".into(),
+        );
     }
     Ok(out.finish())
 }
@@ -390,17 +430,29 @@ fn claims_gemspec(p: &str) -> bool {
 }
 
 /// The first Ruby string literal in `s`: `"x"`, `'x'`, `%q{x}` (no escapes).
-fn ruby_string(s: &str) -> Option<&str> {
-    let q = s.find(['"', '\'', '%'])?;
-    let rest = &s[q..];
-    if let Some(r) = rest.strip_prefix("%q{").or_else(|| rest.strip_prefix("%Q{")) {
-        return r.split_once('}').map(|(v, _)| v);
+fn ruby_string(mut s: &str) -> Option<&str> {
+    loop {
+        let q = s.find(['"', '\'', '%'])?;
+        let rest = &s[q..];
+        if let Some(r) = rest.strip_prefix("%q").or_else(|| rest.strip_prefix("%Q")) {
+            let open = r.chars().next()?;
+            let close = match open {
+                '{' => '}',
+                '(' => ')',
+                '<' => '>',
+                '[' => ']',
+                c if c.is_ascii_punctuation() => c,
+                _ => return None,
+            };
+            return r[open.len_utf8()..].split_once(close).map(|(v, _)| v);
+        }
+        if let Some(r) = rest.strip_prefix('%') {
+            s = r; // a modulo, or another % literal
+            continue;
+        }
+        let quote = rest.chars().next()?;
+        return rest[1..].split_once(quote).map(|(v, _)| v);
     }
-    let quote = rest.chars().next()?;
-    if quote == '%' {
-        return ruby_string(&rest[1..]);
-    }
-    rest[1..].split_once(quote).map(|(v, _)| v)
 }
 
 /// An installed gemspec (Ruby source as RubyGems writes it):
@@ -444,11 +496,20 @@ fn parse_gemspec(i: &Input<'_>) -> Result<Vec<Package>, String> {
         (_, _, Some((n, v))) => (n, v),
         _ => return Err("no `s.name = ...` / `s.version = ...` assignment: not a gemspec".into()),
     };
-    if name.is_empty() || name.contains(char::is_whitespace) || version.is_empty() || version.contains(char::is_whitespace) {
+    if name.is_empty()
+        || name.contains(char::is_whitespace)
+        || version.is_empty()
+        || version.contains(char::is_whitespace)
+    {
         return Err(format!("bad gem name or version ({name:?} {version:?})"));
     }
     let mut out = Found::new(i.path);
-    out.push("RubyGems", name.into(), version.into(), purl("gem", None, name, version, &[]))?;
+    out.push(
+        "RubyGems",
+        name.into(),
+        version.into(),
+        purl("gem", None, name, version, &[]),
+    )?;
     Ok(out.finish())
 }
 
@@ -549,7 +610,10 @@ mod tests {
     }
 
     fn set(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let mut v: Vec<(String, String)> = v
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         v.sort();
         v
     }
@@ -615,15 +679,29 @@ dependencies = [
         assert_eq!(full[0].purl, "pkg:cargo/anyhow@1.0.75");
         assert_eq!(full[0].ecosystem, "crates.io");
         // empty lock: no packages, no error
-        assert_eq!(run("cargo-lock", "/Cargo.lock", "version = 3\n").unwrap(), vec![]);
+        assert_eq!(
+            run("cargo-lock", "/Cargo.lock", "version = 3\n").unwrap(),
+            vec![]
+        );
     }
 
     #[test]
     fn cargo_lock_corrupt() {
         let e = run("cargo-lock", "/Cargo.lock", "[[package]\nname = \"x\"\n").unwrap_err();
         assert!(e.starts_with("invalid TOML at line 1 column "), "{e}");
-        let e = run("cargo-lock", "/Cargo.lock", "version = 3\n\n[[package]]\nname = \"x\"\n").unwrap_err();
+        let e = run(
+            "cargo-lock",
+            "/Cargo.lock",
+            "version = 3\n\n[[package]]\nname = \"x\"\n",
+        )
+        .unwrap_err();
         assert!(e.contains("line 3") && e.contains("version"), "{e}");
+        // deep nesting is refused by the parser, not a stack overflow
+        let deep = format!("x = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let e = run("cargo-lock", "/Cargo.lock", &deep).unwrap_err();
+        assert!(e.starts_with("invalid TOML at line 1 column "), "{e}");
+        let deep = format!("x = {}1{}\n", "{a = ".repeat(100_000), "}".repeat(100_000));
+        assert!(run("cargo-lock", "/Cargo.lock", &deep).is_err());
         let e = run("cargo-lock", "/Cargo.lock", "package = 7\n").unwrap_err();
         assert!(e.starts_with("invalid TOML at line 1 column 11"), "{e}");
         let mut bad = CARGO_LOCK.as_bytes().to_vec();
@@ -685,16 +763,30 @@ retract (
             ])
         );
         let full = parse_full("go-mod", "/src/go.mod", GO_MOD);
-        let mux = full.iter().find(|p| p.name == "github.com/gorilla/mux").unwrap();
+        let mux = full
+            .iter()
+            .find(|p| p.name == "github.com/gorilla/mux")
+            .unwrap();
         assert_eq!(mux.purl, "pkg:golang/github.com/gorilla/mux@v1.8.1");
         assert_eq!(mux.ecosystem, "Go");
-        let d = full.iter().find(|p| p.name == "github.com/docker/docker").unwrap();
-        assert_eq!(d.purl, "pkg:golang/github.com/docker/docker@v24.0.7%2Bincompatible");
+        let d = full
+            .iter()
+            .find(|p| p.name == "github.com/docker/docker")
+            .unwrap();
+        assert_eq!(
+            d.purl,
+            "pkg:golang/github.com/docker/docker@v24.0.7%2Bincompatible"
+        );
     }
 
     #[test]
     fn go_mod_corrupt_and_claims() {
-        let e = run("go-mod", "/go.mod", "module x\n\nrequire (\n\tgithub.com/a/b v1.0.0\n").unwrap_err();
+        let e = run(
+            "go-mod",
+            "/go.mod",
+            "module x\n\nrequire (\n\tgithub.com/a/b v1.0.0\n",
+        )
+        .unwrap_err();
         assert!(e.contains("line 3") && e.contains("never closed"), "{e}");
         let e = run("go-mod", "/go.mod", "module x\nrequire github.com/a/b\n").unwrap_err();
         assert!(e.starts_with("line 2: malformed require"), "{e}");
@@ -772,10 +864,25 @@ BUNDLED WITH
         assert_eq!(full[0].ecosystem, "RubyGems");
         // CRLF line ends
         let crlf = GEMFILE_LOCK.replace('\n', "\r\n");
-        assert_eq!(run("gemfile-lock", "/app/Gemfile.lock", &crlf).unwrap().len(), 6);
-        let e = run("gemfile-lock", "/Gemfile.lock", "GEM\n  specs:\n    rails 7.1.2\n").unwrap_err();
+        assert_eq!(
+            run("gemfile-lock", "/app/Gemfile.lock", &crlf)
+                .unwrap()
+                .len(),
+            6
+        );
+        let e = run(
+            "gemfile-lock",
+            "/Gemfile.lock",
+            "GEM\n  specs:\n    rails 7.1.2\n",
+        )
+        .unwrap_err();
         assert!(e.starts_with("line 3: malformed spec"), "{e}");
-        let e = run("gemfile-lock", "/Gemfile.lock", "{\"not\": \"a lockfile\"}\n").unwrap_err();
+        let e = run(
+            "gemfile-lock",
+            "/Gemfile.lock",
+            "{\"not\": \"a lockfile\"}\n",
+        )
+        .unwrap_err();
         assert!(e.contains("not a Gemfile.lock"), "{e}");
     }
 
@@ -801,14 +908,35 @@ end
     #[test]
     fn gemspecs() {
         let path = "/usr/local/bundle/specifications/nokogiri-1.15.5-x86_64-linux.gemspec";
-        assert_eq!(run("gemspec", path, GEMSPEC).unwrap(), set(&[("nokogiri", "1.15.5")]));
+        assert_eq!(
+            run("gemspec", path, GEMSPEC).unwrap(),
+            set(&[("nokogiri", "1.15.5")])
+        );
         let old = "Gem::Specification.new do |spec|\n  spec.name = %q{rake}\n  spec.version = Gem::Version.new('0.8.7')\nend\n";
         let path = "/usr/lib/ruby/gems/3.1.0/specifications/default/rake-0.8.7.gemspec";
-        assert_eq!(run("gemspec", path, old).unwrap(), set(&[("rake", "0.8.7")]));
+        assert_eq!(
+            run("gemspec", path, old).unwrap(),
+            set(&[("rake", "0.8.7")])
+        );
+        let angle = "Gem::Specification.new do |s|\n  s.name = %q<rake>\n  s.version = %Q(13.0.6) % 1\nend\n";
+        assert_eq!(
+            run("gemspec", path, angle).unwrap(),
+            set(&[("rake", "13.0.6")])
+        );
+        let percents = format!("s.name = {}\n", "%".repeat(100_000));
+        assert!(run("gemspec", path, &percents).is_err());
         let stub_only = "# stub: json 2.6.3 ruby lib\n# generated\n";
-        assert_eq!(run("gemspec", path, stub_only).unwrap(), set(&[("json", "2.6.3")]));
-        assert!(run("gemspec", path, "puts 'hello'\n").unwrap_err().contains("not a gemspec"));
-        let c = catalogers().into_iter().find(|c| c.name == "gemspec").unwrap();
+        assert_eq!(
+            run("gemspec", path, stub_only).unwrap(),
+            set(&[("json", "2.6.3")])
+        );
+        assert!(run("gemspec", path, "puts 'hello'\n")
+            .unwrap_err()
+            .contains("not a gemspec"));
+        let c = catalogers()
+            .into_iter()
+            .find(|c| c.name == "gemspec")
+            .unwrap();
         assert!(!(c.claims)("/app/rails.gemspec"));
         assert!(!(c.claims)("/usr/local/bundle/specifications/x/y.gemspec"));
         assert!(!(c.claims)("/usr/local/bundle/specifications/.gemspec"));
@@ -853,7 +981,10 @@ end
             ("monolog/monolog", "3.5.0"),
             ("phpunit/phpunit", "10.5.3"),
         ]);
-        assert_eq!(run("composer-lock", "/var/www/composer.lock", COMPOSER_LOCK).unwrap(), want);
+        assert_eq!(
+            run("composer-lock", "/var/www/composer.lock", COMPOSER_LOCK).unwrap(),
+            want
+        );
         let full = parse_full("composer-lock", "/var/www/composer.lock", COMPOSER_LOCK);
         let s = full.iter().find(|p| p.name == "symfony/console").unwrap();
         assert_eq!(s.purl, "pkg:composer/symfony/console@6.4.1");
@@ -864,25 +995,44 @@ end
                      {"name": "symfony/polyfill-mbstring", "version": "v1.28.0"}]"#;
         assert_eq!(
             run("composer-installed", path, v1).unwrap(),
-            set(&[("psr/log", "1.1.4"), ("symfony/polyfill-mbstring", "1.28.0")])
+            set(&[
+                ("psr/log", "1.1.4"),
+                ("symfony/polyfill-mbstring", "1.28.0")
+            ])
         );
         let v2 = r#"{"packages": [{"name": "psr/log", "version": "3.0.0", "install-path": "../psr/log"}],
                      "dev": true, "dev-package-names": []}"#;
-        assert_eq!(run("composer-installed", path, v2).unwrap(), set(&[("psr/log", "3.0.0")]));
+        assert_eq!(
+            run("composer-installed", path, v2).unwrap(),
+            set(&[("psr/log", "3.0.0")])
+        );
     }
 
     #[test]
     fn composer_corrupt() {
         let e = run("composer-lock", "/composer.lock", "{\"packages\": [}").unwrap_err();
         assert!(e.starts_with("invalid JSON at line 1 column 15: "), "{e}");
-        let e = run("composer-lock", "/composer.lock", "{\"packages\": {\"a\": 1}}").unwrap_err();
-        assert!(e.starts_with("unexpected JSON content at line 1 column "), "{e}");
+        let e = run(
+            "composer-lock",
+            "/composer.lock",
+            "{\"packages\": {\"a\": 1}}",
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("unexpected JSON content at line 1 column "),
+            "{e}"
+        );
         let e = run("composer-lock", "/composer.lock", "{}").unwrap_err();
         assert!(e.contains("not a composer.lock"), "{e}");
         let p = "/vendor/composer/installed.json";
         assert!(run("composer-installed", p, "\"x\"").is_err());
-        assert!(run("composer-installed", p, "{\"packages\": [").unwrap_err().contains("EOF"));
-        let c = catalogers().into_iter().find(|c| c.name == "composer-installed").unwrap();
+        assert!(run("composer-installed", p, "{\"packages\": [")
+            .unwrap_err()
+            .contains("EOF"));
+        let c = catalogers()
+            .into_iter()
+            .find(|c| c.name == "composer-installed")
+            .unwrap();
         assert!(!(c.claims)("/app/installed.json"));
     }
 
@@ -890,9 +1040,14 @@ end
     fn package_cap_and_line_col() {
         let mut f = Found::new("/x");
         f.limit = 2;
-        f.push("Go", "a".into(), "v1".into(), String::new()).unwrap();
-        f.push("Go", "b".into(), "v1".into(), String::new()).unwrap();
-        assert!(f.push("Go", "c".into(), "v1".into(), String::new()).unwrap_err().contains("more than 2"));
+        f.push("Go", "a".into(), "v1".into(), String::new())
+            .unwrap();
+        f.push("Go", "b".into(), "v1".into(), String::new())
+            .unwrap();
+        assert!(f
+            .push("Go", "c".into(), "v1".into(), String::new())
+            .unwrap_err()
+            .contains("more than 2"));
         assert_eq!(line_col("ab\ncdé\nx", 7), (2, 4));
         assert_eq!(line_col("ab", 99), (1, 3));
     }
