@@ -1,0 +1,158 @@
+//! `caisson db build`, `caisson scan`, `caisson sbom` end to end: an image made here
+//! (`caisson import` of a rootfs holding an old `requests` distribution), a database
+//! built from the real PYSEC records in ../shared/data/advisories/pypi, every output
+//! format, the filters and the CI exit code.
+#![allow(clippy::tests_outside_test_module)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn caisson() -> &'static str {
+    env!("CARGO_BIN_EXE_caisson")
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(root: &Path, args: &[&str]) -> Out {
+    let o = Command::new(caisson())
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn ok(root: &Path, args: &[&str]) -> String {
+    let o = run(root, args);
+    assert_eq!(o.code, 0, "caisson {args:?}:\n{}\n{}", o.stdout, o.stderr);
+    o.stdout
+}
+
+fn rootfs_tar(dir: &Path) -> PathBuf {
+    let p = dir.join("rootfs.tar");
+    let mut t = tar::Builder::new(std::fs::File::create(&p).unwrap());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        t.append_data(&mut h, path, data).unwrap();
+    };
+    add("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
+    add(
+        "usr/lib/python3/dist-packages/requests-2.19.1.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: requests\nVersion: 2.19.1\n",
+    );
+    add(
+        "usr/lib/python3/dist-packages/Django-2.2.dist-info/METADATA",
+        b"Metadata-Version: 2.1\nName: Django\nVersion: 2.2\n",
+    );
+    t.into_inner().unwrap();
+    p
+}
+
+#[test]
+fn db_build_scan_formats_filters_exit_codes_and_sbom() {
+    let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/advisories/pypi");
+    assert!(records.is_dir(), "{} missing", records.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let tar = rootfs_tar(tmp.path());
+    ok(&root, &["import", tar.to_str().unwrap(), "localhost/scanme:1"]);
+    // no database yet: a clear error
+    let o = run(&root, &["scan", "localhost/scanme:1"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("caisson db build"), "{}", o.stderr);
+    let version = ok(&root, &["db", "build", "-q", "--from", records.to_str().unwrap()]);
+    assert!(version.trim().starts_with("sha256:"), "{version}");
+    // JSON: ids, aliases, versions, severity, file and layer for every finding
+    let out = ok(&root, &["scan", "--format", "json", "localhost/scanme:1"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let f = v["findings"].as_array().unwrap();
+    assert!(f.len() > 20, "{out}");
+    let layer = serde_json::from_str::<serde_json::Value>(&ok(&root, &["inspect", "localhost/scanme:1"])).unwrap()
+        ["manifest"]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for x in f {
+        for k in ["id", "aliases", "package", "installed", "severity", "location", "purl", "status"] {
+            assert!(!x[k].is_null(), "{k} missing in {x}");
+        }
+        assert_eq!(x["layer"], layer.as_str(), "{x}");
+        assert!(["requests", "django"].contains(&x["package"].as_str().unwrap()));
+    }
+    let cve = f
+        .iter()
+        .find(|x| x["package"] == "requests" && x["id"] == "CVE-2018-18074")
+        .expect("requests 2.19.1: CVE-2018-18074 (PYSEC-2018-28)");
+    assert_eq!(cve["fixed"], "2.20.0");
+    assert!(cve["aliases"].as_array().unwrap().iter().any(|a| a == "PYSEC-2018-28"), "{cve}");
+    assert_eq!(v["database"]["version"], version.trim());
+    // the table names packages and fixes
+    let table = ok(&root, &["scan", "localhost/scanme:1"]);
+    assert!(table.contains("CVE-2018-18074") && table.contains("2.20.0") && table.contains("FIXED IN"), "{table}");
+    // filters and the CI exit code
+    let o = run(&root, &["scan", "--exit-code", "3", "localhost/scanme:1"]);
+    assert_eq!(o.code, 3);
+    let crit = ok(&root, &["scan", "-f", "json", "--severity", "CRITICAL", "localhost/scanme:1"]);
+    let crit: serde_json::Value = serde_json::from_str(&crit).unwrap();
+    let nc = crit["findings"].as_array().unwrap().len();
+    assert!(nc < f.len());
+    assert!(crit["findings"].as_array().unwrap().iter().all(|x| x["severity"] == "CRITICAL"));
+    let ign = tmp.path().join("ignore");
+    let all_ids: Vec<String> = f.iter().map(|x| x["id"].as_str().unwrap().to_string()).collect();
+    std::fs::write(&ign, format!("# accepted\n{}\n", all_ids.join("\n"))).unwrap();
+    let o = run(&root, &["scan", "--exit-code", "3", "--ignorefile", ign.to_str().unwrap(), "localhost/scanme:1"]);
+    assert_eq!(o.code, 0, "everything ignored: {}", o.stdout);
+    let o = run(&root, &["scan", "--severity", "BAD", "localhost/scanme:1"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("BAD"));
+    // SARIF and CycloneDX
+    let sarif: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["scan", "-f", "sarif", "localhost/scanme:1"])).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), f.len());
+    let cdx: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["scan", "-f", "cyclonedx", "localhost/scanme:1"])).unwrap();
+    assert_eq!(cdx["specVersion"], "1.5");
+    assert_eq!(cdx["vulnerabilities"].as_array().unwrap().len(), f.len());
+    // SBOMs
+    let spdx: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["sbom", "--format", "spdx", "localhost/scanme:1"])).unwrap();
+    assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
+    let purls = spdx.to_string();
+    assert!(purls.contains("pkg:pypi/requests@2.19.1") && purls.contains("pkg:pypi/django@2.2"), "{purls}");
+    let cdx: serde_json::Value = serde_json::from_str(&ok(&root, &["sbom", "localhost/scanme:1"])).unwrap();
+    assert_eq!(cdx["bomFormat"], "CycloneDX");
+    assert!(cdx["components"].as_array().unwrap().iter().any(|c| c["name"] == "requests"));
+    // the same through an image archive and a plain directory
+    let arch = tmp.path().join("img.tar");
+    ok(&root, &["save", "-o", arch.to_str().unwrap(), "localhost/scanme:1"]);
+    let a: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["scan", "-f", "json", arch.to_str().unwrap()])).unwrap();
+    assert_eq!(a["findings"].as_array().unwrap().len(), f.len());
+    let dir = tmp.path().join("rootfs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir).status().unwrap();
+    assert!(st.success());
+    let d: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["scan", "-f", "json", dir.to_str().unwrap()])).unwrap();
+    assert_eq!(d["findings"].as_array().unwrap().len(), f.len());
+    // nothing left mounted
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("caisson-scan-"), "a scan mount was left");
+}
