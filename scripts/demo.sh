@@ -88,4 +88,22 @@ echo "curl http://127.0.0.1:$PORT/ -> $(curl -s "http://127.0.0.1:$PORT/")"
 $CAISSON exec demo-web sh -c 'echo "exec inside: hostname $(hostname), uid $(id -u)"'
 $CAISSON logs demo-web
 $CAISSON rm -f demo-web
+
+# ───────────── part 3: scan an image made here ─────────────
+echo "== making an image locally (caisson import -c) that carries an old Python library"
+APP=$D/app-rootfs; rm -rf "$APP"; mkdir -p "$APP/bin" "$APP/etc" "$APP/usr/lib/python3/dist-packages/requests-2.19.1.dist-info"
+cp /bin/busybox "$APP/bin/" && ln -sf busybox "$APP/bin/sh"
+printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n' >"$APP/etc/os-release"
+printf 'Metadata-Version: 2.1\nName: requests\nVersion: 2.19.1\n' >"$APP/usr/lib/python3/dist-packages/requests-2.19.1.dist-info/METADATA"
+tar -C "$APP" -cf "$D/app.tar" .
+$CAISSON import -c 'CMD ["/bin/sh", "-c", "echo app running"]' "$D/app.tar" localhost/demo-app:1 >/dev/null
+echo "== caisson db build from real OSV records (../shared/data/advisories), then caisson scan"
+$CAISSON db build -q --from "$SHARED/data/advisories/pypi" --from "$SHARED/data/advisories/npm" --from "$SHARED/data/advisories/crates" --from "$SHARED/data/advisories/go"
+$CAISSON scan localhost/demo-app:1
+set +e
+$CAISSON scan --exit-code 3 -f json -o "$D/scan.json" localhost/demo-app:1
+echo "scan --exit-code 3 (a CI gate): exit $? ($(python3 -c "import json; print(len(json.load(open('$D/scan.json'))['findings']))" ) findings in $D/scan.json)"
+set -e
+$CAISSON sbom --format spdx -o "$D/sbom.spdx.json" localhost/demo-app:1 && echo "SPDX SBOM: $D/sbom.spdx.json"
+$CAISSON run --rm --userns auto localhost/demo-app:1
 $CAISSON system df

@@ -155,7 +155,9 @@ fn catalog_store_image(store: &caisson_image::Store, what: &str) -> Result<Scann
             Some("overlay"),
             &mnt,
             Some("overlay"),
-            nix::mount::MsFlags::MS_RDONLY | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOSUID,
+            nix::mount::MsFlags::MS_RDONLY
+                | nix::mount::MsFlags::MS_NODEV
+                | nix::mount::MsFlags::MS_NOSUID,
             Some(format!("lowerdir={lower}").as_str()),
         )
         .with_context(|| format!("mount the image's layers read-only on {}", mnt.display()))?;
@@ -163,7 +165,11 @@ fn catalog_store_image(store: &caisson_image::Store, what: &str) -> Result<Scann
     };
     drop(guard);
     Ok(Scanned {
-        name: img.names.first().cloned().unwrap_or_else(|| img.config_digest.to_string()),
+        name: img
+            .names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| img.config_digest.to_string()),
         digest: Some(img.config_digest.to_string()),
         catalog,
     })
@@ -206,7 +212,9 @@ impl Drop for TempDir {
 }
 
 fn tempdir(template: &str) -> Result<TempDir> {
-    Ok(TempDir(nix::unistd::mkdtemp(template).with_context(|| format!("create {template}"))?))
+    Ok(TempDir(
+        nix::unistd::mkdtemp(template).with_context(|| format!("create {template}"))?,
+    ))
 }
 
 fn print_warnings(c: &Catalog) {
@@ -266,7 +274,10 @@ pub fn db_command(engine: &Engine, cmd: DbCommand) -> Result<i32> {
                     .status()
                     .context("run curl")?;
                 if !st.success() {
-                    bail!("{url}: download failed (curl exit {})", st.code().unwrap_or(-1));
+                    bail!(
+                        "{url}: download failed (curl exit {})",
+                        st.code().unwrap_or(-1)
+                    );
                 }
                 zips.push(dst);
             }
@@ -309,10 +320,11 @@ fn load_ignores(p: Option<&Path>) -> Result<Vec<String>> {
 pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
     let dbp = a.db.clone().unwrap_or_else(|| default_db(engine));
     let db = Db::open(&dbp)?;
-    let severities: Option<Vec<String>> = a
-        .severity
-        .as_ref()
-        .map(|s| s.split(',').map(|x| x.trim().to_ascii_uppercase()).collect());
+    let severities: Option<Vec<String>> = a.severity.as_ref().map(|s| {
+        s.split(',')
+            .map(|x| x.trim().to_ascii_uppercase())
+            .collect()
+    });
     if let Some(sv) = &severities {
         for s in sv {
             if !["CRITICAL", "HIGH", "MEDIUM", "LOW", "NONE", "UNKNOWN"].contains(&s.as_str()) {
@@ -410,7 +422,11 @@ fn table(s: &Scanned, findings: &[Finding]) -> String {
     let mut last = String::new();
     for f in findings {
         let key = format!("{} {}", f.package, f.location);
-        let pkg = if key == last { String::new() } else { f.package.clone() };
+        let pkg = if key == last {
+            String::new()
+        } else {
+            f.package.clone()
+        };
         last = key;
         let mut title = f.summary.replace('\n', " ");
         if title.chars().count() > 60 {
@@ -497,7 +513,9 @@ fn cyclonedx(s: &Scanned) -> serde_json::Value {
                 props.push(serde_json::json!({"name": "caisson:layer", "value": l}));
             }
             if let Some((src, sv)) = &p.source {
-                props.push(serde_json::json!({"name": "caisson:source", "value": format!("{src} {sv}")}));
+                props.push(
+                    serde_json::json!({"name": "caisson:source", "value": format!("{src} {sv}")}),
+                );
             }
             serde_json::json!({
                 "type": "library",
@@ -537,7 +555,9 @@ fn spdx(s: &Scanned) -> serde_json::Value {
         "filesAnalyzed": false,
         "primaryPackagePurpose": if s.digest.is_some() {"CONTAINER"} else {"FILE"},
     })];
-    let mut rels = vec![serde_json::json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Target"})];
+    let mut rels = vec![
+        serde_json::json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-Target"}),
+    ];
     for (i, p) in s.catalog.packages.iter().enumerate() {
         let id = format!("SPDXRef-Package-{i}");
         pkgs.push(serde_json::json!({

@@ -51,7 +51,10 @@ fn rootfs_tar(dir: &Path) -> PathBuf {
         h.set_entry_type(tar::EntryType::Regular);
         t.append_data(&mut h, path, data).unwrap();
     };
-    add("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
+    add(
+        "etc/os-release",
+        b"ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+    );
     add(
         "usr/lib/python3/dist-packages/requests-2.19.1.dist-info/METADATA",
         b"Metadata-Version: 2.1\nName: requests\nVersion: 2.19.1\n",
@@ -66,30 +69,47 @@ fn rootfs_tar(dir: &Path) -> PathBuf {
 
 #[test]
 fn db_build_scan_formats_filters_exit_codes_and_sbom() {
-    let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/advisories/pypi");
+    let records =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/advisories/pypi");
     assert!(records.is_dir(), "{} missing", records.display());
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     let tar = rootfs_tar(tmp.path());
-    ok(&root, &["import", tar.to_str().unwrap(), "localhost/scanme:1"]);
+    ok(
+        &root,
+        &["import", tar.to_str().unwrap(), "localhost/scanme:1"],
+    );
     // no database yet: a clear error
     let o = run(&root, &["scan", "localhost/scanme:1"]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("caisson db build"), "{}", o.stderr);
-    let version = ok(&root, &["db", "build", "-q", "--from", records.to_str().unwrap()]);
+    let version = ok(
+        &root,
+        &["db", "build", "-q", "--from", records.to_str().unwrap()],
+    );
     assert!(version.trim().starts_with("sha256:"), "{version}");
     // JSON: ids, aliases, versions, severity, file and layer for every finding
     let out = ok(&root, &["scan", "--format", "json", "localhost/scanme:1"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let f = v["findings"].as_array().unwrap();
     assert!(f.len() > 20, "{out}");
-    let layer = serde_json::from_str::<serde_json::Value>(&ok(&root, &["inspect", "localhost/scanme:1"])).unwrap()
-        ["manifest"]["layers"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let layer =
+        serde_json::from_str::<serde_json::Value>(&ok(&root, &["inspect", "localhost/scanme:1"]))
+            .unwrap()["manifest"]["layers"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
     for x in f {
-        for k in ["id", "aliases", "package", "installed", "severity", "location", "purl", "status"] {
+        for k in [
+            "id",
+            "aliases",
+            "package",
+            "installed",
+            "severity",
+            "location",
+            "purl",
+            "status",
+        ] {
             assert!(!x[k].is_null(), "{k} missing in {x}");
         }
         assert_eq!(x["layer"], layer.as_str(), "{x}");
@@ -100,23 +120,60 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
         .find(|x| x["package"] == "requests" && x["id"] == "CVE-2018-18074")
         .expect("requests 2.19.1: CVE-2018-18074 (PYSEC-2018-28)");
     assert_eq!(cve["fixed"], "2.20.0");
-    assert!(cve["aliases"].as_array().unwrap().iter().any(|a| a == "PYSEC-2018-28"), "{cve}");
+    assert!(
+        cve["aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "PYSEC-2018-28"),
+        "{cve}"
+    );
     assert_eq!(v["database"]["version"], version.trim());
     // the table names packages and fixes
     let table = ok(&root, &["scan", "localhost/scanme:1"]);
-    assert!(table.contains("CVE-2018-18074") && table.contains("2.20.0") && table.contains("FIXED IN"), "{table}");
+    assert!(
+        table.contains("CVE-2018-18074") && table.contains("2.20.0") && table.contains("FIXED IN"),
+        "{table}"
+    );
     // filters and the CI exit code
     let o = run(&root, &["scan", "--exit-code", "3", "localhost/scanme:1"]);
     assert_eq!(o.code, 3);
-    let crit = ok(&root, &["scan", "-f", "json", "--severity", "CRITICAL", "localhost/scanme:1"]);
+    let crit = ok(
+        &root,
+        &[
+            "scan",
+            "-f",
+            "json",
+            "--severity",
+            "CRITICAL",
+            "localhost/scanme:1",
+        ],
+    );
     let crit: serde_json::Value = serde_json::from_str(&crit).unwrap();
     let nc = crit["findings"].as_array().unwrap().len();
     assert!(nc < f.len());
-    assert!(crit["findings"].as_array().unwrap().iter().all(|x| x["severity"] == "CRITICAL"));
+    assert!(crit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["severity"] == "CRITICAL"));
     let ign = tmp.path().join("ignore");
-    let all_ids: Vec<String> = f.iter().map(|x| x["id"].as_str().unwrap().to_string()).collect();
+    let all_ids: Vec<String> = f
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
     std::fs::write(&ign, format!("# accepted\n{}\n", all_ids.join("\n"))).unwrap();
-    let o = run(&root, &["scan", "--exit-code", "3", "--ignorefile", ign.to_str().unwrap(), "localhost/scanme:1"]);
+    let o = run(
+        &root,
+        &[
+            "scan",
+            "--exit-code",
+            "3",
+            "--ignorefile",
+            ign.to_str().unwrap(),
+            "localhost/scanme:1",
+        ],
+    );
     assert_eq!(o.code, 0, "everything ignored: {}", o.stdout);
     let o = run(&root, &["scan", "--severity", "BAD", "localhost/scanme:1"]);
     assert_eq!(o.code, 1);
@@ -125,29 +182,55 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     let sarif: serde_json::Value =
         serde_json::from_str(&ok(&root, &["scan", "-f", "sarif", "localhost/scanme:1"])).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
-    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), f.len());
-    let cdx: serde_json::Value =
-        serde_json::from_str(&ok(&root, &["scan", "-f", "cyclonedx", "localhost/scanme:1"])).unwrap();
+    assert_eq!(
+        sarif["runs"][0]["results"].as_array().unwrap().len(),
+        f.len()
+    );
+    let cdx: serde_json::Value = serde_json::from_str(&ok(
+        &root,
+        &["scan", "-f", "cyclonedx", "localhost/scanme:1"],
+    ))
+    .unwrap();
     assert_eq!(cdx["specVersion"], "1.5");
     assert_eq!(cdx["vulnerabilities"].as_array().unwrap().len(), f.len());
     // SBOMs
-    let spdx: serde_json::Value =
-        serde_json::from_str(&ok(&root, &["sbom", "--format", "spdx", "localhost/scanme:1"])).unwrap();
+    let spdx: serde_json::Value = serde_json::from_str(&ok(
+        &root,
+        &["sbom", "--format", "spdx", "localhost/scanme:1"],
+    ))
+    .unwrap();
     assert_eq!(spdx["spdxVersion"], "SPDX-2.3");
     let purls = spdx.to_string();
-    assert!(purls.contains("pkg:pypi/requests@2.19.1") && purls.contains("pkg:pypi/django@2.2"), "{purls}");
-    let cdx: serde_json::Value = serde_json::from_str(&ok(&root, &["sbom", "localhost/scanme:1"])).unwrap();
+    assert!(
+        purls.contains("pkg:pypi/requests@2.19.1") && purls.contains("pkg:pypi/django@2.2"),
+        "{purls}"
+    );
+    let cdx: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["sbom", "localhost/scanme:1"])).unwrap();
     assert_eq!(cdx["bomFormat"], "CycloneDX");
-    assert!(cdx["components"].as_array().unwrap().iter().any(|c| c["name"] == "requests"));
+    assert!(cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "requests"));
     // the same through an image archive and a plain directory
     let arch = tmp.path().join("img.tar");
-    ok(&root, &["save", "-o", arch.to_str().unwrap(), "localhost/scanme:1"]);
+    ok(
+        &root,
+        &["save", "-o", arch.to_str().unwrap(), "localhost/scanme:1"],
+    );
     let a: serde_json::Value =
         serde_json::from_str(&ok(&root, &["scan", "-f", "json", arch.to_str().unwrap()])).unwrap();
     assert_eq!(a["findings"].as_array().unwrap().len(), f.len());
     let dir = tmp.path().join("rootfs");
     std::fs::create_dir_all(&dir).unwrap();
-    let st = Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir).status().unwrap();
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .unwrap();
     assert!(st.success());
     let d: serde_json::Value =
         serde_json::from_str(&ok(&root, &["scan", "-f", "json", dir.to_str().unwrap()])).unwrap();

@@ -191,7 +191,11 @@ impl Loader<'_> {
         }
         let strs = |k: &str| -> Vec<String> {
             v[k].as_array()
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let mut aliases = strs("aliases");
@@ -199,11 +203,7 @@ impl Loader<'_> {
         let summary = v["summary"]
             .as_str()
             .map(str::to_string)
-            .or_else(|| {
-                v["details"]
-                    .as_str()
-                    .map(|d| d.split_terminator(['\n', '.']).next().unwrap_or("").trim().to_string())
-            })
+            .or_else(|| v["details"].as_str().map(first_sentence))
             .unwrap_or_default();
         let (cvss_vector, cvss_score) = crate::matcher::severity_of(v);
         let severity = crate::matcher::severity_word(cvss_score, v);
@@ -231,7 +231,11 @@ impl Loader<'_> {
             }
             let versions = a["versions"]
                 .as_array()
-                .map(|x| x.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                .map(|x| {
+                    x.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let af = Affected {
                 advisory: id.to_string(),
@@ -240,7 +244,8 @@ impl Loader<'_> {
                 ranges: a.get("ranges").cloned().unwrap_or(Value::Null),
                 versions,
             };
-            self.insert_affected(&af).map_err(|e| format!("{file}: {e}"))?;
+            self.insert_affected(&af)
+                .map_err(|e| format!("{file}: {e}"))?;
         }
         self.report.records += 1;
         Ok(())
@@ -248,7 +253,11 @@ impl Loader<'_> {
 
     /// A Debian Security Tracker JSON document: `{source: {CVE: {description,
     /// releases: {codename: {status, fixed_version, urgency, repositories}}}}}`.
-    fn tracker(&mut self, v: &serde_json::Map<String, Value>, file: &str) -> std::result::Result<(), String> {
+    fn tracker(
+        &mut self,
+        v: &serde_json::Map<String, Value>,
+        file: &str,
+    ) -> std::result::Result<(), String> {
         for (src, cves) in v {
             let Some(cves) = cves.as_object() else {
                 return Err(format!("package {src:?}: not an object of CVEs"));
@@ -305,7 +314,11 @@ impl Loader<'_> {
                 };
                 let exists: bool = self
                     .tx
-                    .query_row("SELECT 1 FROM advisories WHERE id = ?1", params![cve], |_| Ok(true))
+                    .query_row(
+                        "SELECT 1 FROM advisories WHERE id = ?1",
+                        params![cve],
+                        |_| Ok(true),
+                    )
                     .optional()
                     .map_err(|e| format!("{file}: {e}"))?
                     .unwrap_or(false);
@@ -318,9 +331,11 @@ impl Loader<'_> {
                         .map_err(|e| format!("{file}: {e}"))?;
                     self.report.records += 1;
                 }
-                self.hasher.push((format!("{cve}/debian/{src}"), rec["releases"].to_string()));
+                self.hasher
+                    .push((format!("{cve}/debian/{src}"), rec["releases"].to_string()));
                 for r in rows {
-                    self.insert_affected(&r).map_err(|e| format!("{file}: {e}"))?;
+                    self.insert_affected(&r)
+                        .map_err(|e| format!("{file}: {e}"))?;
                 }
             }
         }
@@ -329,11 +344,12 @@ impl Loader<'_> {
 
     /// Parse one file's bytes (JSON or YAML) and load it.
     fn document(&mut self, name: &str, data: &[u8]) {
-        let parsed: std::result::Result<Value, String> = if name.ends_with(".yaml") || name.ends_with(".yml") {
-            serde_yaml::from_slice::<Value>(data).map_err(|e| format!("invalid YAML: {e}"))
-        } else {
-            serde_json::from_slice::<Value>(data).map_err(|e| format!("invalid JSON: {e}"))
-        };
+        let parsed: std::result::Result<Value, String> =
+            if name.ends_with(".yaml") || name.ends_with(".yml") {
+                serde_yaml::from_slice::<Value>(data).map_err(|e| format!("invalid YAML: {e}"))
+            } else {
+                serde_json::from_slice::<Value>(data).map_err(|e| format!("invalid JSON: {e}"))
+            };
         let res = parsed.and_then(|v| match &v {
             Value::Object(m) if m.contains_key("id") => self.osv(&v, name),
             Value::Object(m) if is_tracker(m) => self.tracker(m, name),
@@ -354,11 +370,25 @@ impl Loader<'_> {
     }
 }
 
+/// The first sentence of a details text (up to ". " or a line break, 200 chars).
+fn first_sentence(d: &str) -> String {
+    let d = d.trim();
+    let end = [d.find(". "), d.find('\n')]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(d.len());
+    let mut s: String = d[..end].chars().take(200).collect();
+    if s.ends_with('.') {
+        s.pop();
+    }
+    s
+}
+
 fn is_tracker(m: &serde_json::Map<String, Value>) -> bool {
     m.values().take(3).all(|pkg| {
-        pkg.as_object().is_some_and(|cves| {
-            cves.values().take(3).all(|c| c.get("releases").is_some())
-        })
+        pkg.as_object()
+            .is_some_and(|cves| cves.values().take(3).all(|c| c.get("releases").is_some()))
     }) && !m.is_empty()
 }
 
@@ -390,7 +420,10 @@ fn inputs(from: &Path) -> Result<Vec<PathBuf>> {
             let n = e.file_name().to_string_lossy().into_owned();
             if ft.is_dir() {
                 stack.push(p);
-            } else if ft.is_file() && (is_record_file(&n) || n.ends_with(".zip")) && n != "PROVENANCE.json" {
+            } else if ft.is_file()
+                && (is_record_file(&n) || n.ends_with(".zip"))
+                && n != "PROVENANCE.json"
+            {
                 out.push(p);
             }
         }
@@ -411,7 +444,11 @@ impl Db {
     /// Build a database at `db` from the advisories under `from` (directories of
     /// OSV JSON/YAML, OSV `all.zip` archives, Debian tracker JSON). The file is
     /// written beside `db` and renamed over it only when complete.
-    pub fn build(from: &[PathBuf], db: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<BuildReport> {
+    pub fn build(
+        from: &[PathBuf],
+        db: &Path,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<BuildReport> {
         let mut files = Vec::new();
         for f in from {
             files.extend(inputs(f)?);
@@ -442,7 +479,11 @@ impl Db {
         }
     }
 
-    fn build_into(files: &[PathBuf], tmp: &Path, progress: &mut dyn FnMut(usize, usize)) -> Result<BuildReport> {
+    fn build_into(
+        files: &[PathBuf],
+        tmp: &Path,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<BuildReport> {
         let e = db_err(tmp);
         let mut conn = Connection::open(tmp).map_err(&e)?;
         conn.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
@@ -459,13 +500,19 @@ impl Db {
             let name = f.display().to_string();
             if name.ends_with(".zip") {
                 if let Err(m) = load_zip(&mut l, f) {
-                    l.report.warnings.push(Warning { file: name, message: m });
+                    l.report.warnings.push(Warning {
+                        file: name,
+                        message: m,
+                    });
                 }
                 continue;
             }
             match read_capped(f) {
                 Ok(data) => l.document(&name, &data),
-                Err(m) => l.report.warnings.push(Warning { file: name, message: m }),
+                Err(m) => l.report.warnings.push(Warning {
+                    file: name,
+                    message: m,
+                }),
             }
         }
         progress(files.len(), files.len());
@@ -486,11 +533,14 @@ impl Db {
         for (k, v) in [
             ("schema", SCHEMA.to_string()),
             ("version", version.clone()),
-            ("built", now.to_string()),
+            ("built", crate::rfc3339(now)),
             ("records", l.report.records.to_string()),
         ] {
-            l.tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])
-                .map_err(&e)?;
+            l.tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )
+            .map_err(&e)?;
         }
         let mut report = std::mem::take(&mut l.report);
         report.version = version;
@@ -503,19 +553,25 @@ impl Db {
         if !path.is_file() {
             return Err(ScanError::Invalid {
                 what: path.display().to_string(),
-                message: "no vulnerability database here: build one with `caisson db build --from DIR`".into(),
+                message:
+                    "no vulnerability database here: build one with `caisson db build --from DIR`"
+                        .into(),
             });
         }
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(db_err(path))?;
         let schema: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db_err(path))?;
         if schema.as_deref() != Some(&SCHEMA.to_string()) {
             return Err(ScanError::Invalid {
                 what: path.display().to_string(),
-                message: format!("database schema {schema:?}, this caisson reads {SCHEMA}: rebuild it"),
+                message: format!(
+                    "database schema {schema:?}, this caisson reads {SCHEMA}: rebuild it"
+                ),
             });
         }
         Ok(Db {
@@ -527,7 +583,9 @@ impl Db {
     /// A `meta` value (`version`, `built`, `records`).
     pub fn meta(&self, key: &str) -> Option<String> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()
             .ok()
             .flatten()
@@ -555,7 +613,8 @@ impl Db {
                 },
             )
             .map_err(db_err(&self.path))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err(&self.path))
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err(&self.path))
     }
 
     /// One advisory.
@@ -596,7 +655,8 @@ fn read_capped(f: &Path) -> std::result::Result<Vec<u8>, String> {
 
 fn load_zip(l: &mut Loader<'_>, f: &Path) -> std::result::Result<(), String> {
     let file = std::fs::File::open(f).map_err(|e| e.to_string())?;
-    let mut z = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| format!("not a zip archive: {e}"))?;
+    let mut z = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| format!("not a zip archive: {e}"))?;
     for i in 0..z.len() {
         let mut ent = z.by_index(i).map_err(|e| format!("entry {i}: {e}"))?;
         let name = ent.name().to_string();
@@ -607,7 +667,10 @@ fn load_zip(l: &mut Loader<'_>, f: &Path) -> std::result::Result<(), String> {
         if ent.size() > MAX_RECORD {
             l.report.warnings.push(Warning {
                 file: shown,
-                message: format!("declares {} bytes, more than {MAX_RECORD}: skipped", ent.size()),
+                message: format!(
+                    "declares {} bytes, more than {MAX_RECORD}: skipped",
+                    ent.size()
+                ),
             });
             continue;
         }

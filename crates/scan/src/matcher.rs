@@ -71,20 +71,32 @@ fn cmp(eco: &str, a: &str, b: &str) -> std::result::Result<Ordering, String> {
     crate::version::compare(eco, a, b)
         .or_else(|| {
             // advisories write short bounds ("1.0") in SemVer ecosystems: pad them
-            if matches!(base_ecosystem(eco), "npm" | "crates.io" | "Go" | "Hex" | "Pub" | "NuGet") {
+            if matches!(
+                base_ecosystem(eco),
+                "npm" | "crates.io" | "Go" | "Hex" | "Pub" | "NuGet"
+            ) {
                 crate::version::compare(eco, &pad_semver(a), &pad_semver(b))
             } else {
                 None
             }
         })
-        .ok_or_else(|| format!("cannot compare {a:?} with {b:?} as {} versions", base_ecosystem(eco)))
+        .ok_or_else(|| {
+            format!(
+                "cannot compare {a:?} with {b:?} as {} versions",
+                base_ecosystem(eco)
+            )
+        })
 }
 
 /// `1` → `1.0.0`, `1.2` → `1.2.0` (only plain numeric versions are padded).
 fn pad_semver(v: &str) -> String {
     let core = v.strip_prefix('v').unwrap_or(v);
     let parts: Vec<&str> = core.split('.').collect();
-    if parts.len() < 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+    if parts.len() < 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
         let mut p: Vec<&str> = parts;
         while p.len() < 3 {
             p.push("0");
@@ -222,14 +234,26 @@ pub fn match_packages(db: &Db, pkgs: &[Package]) -> Result<(Vec<Finding>, Vec<St
                     }
                 }
                 Verdict::No => {}
-                Verdict::Unknown(e) => notes.push(format!("{} {} ({}): {e}", p.name, p.version, af.advisory)),
+                Verdict::Unknown(e) => {
+                    notes.push(format!("{} {} ({}): {e}", p.name, p.version, af.advisory))
+                }
             }
         }
         findings.extend(group(db, p, name, version, hits)?);
     }
     findings.sort_by(|a, b| {
-        (a.package.as_str(), a.installed.as_str(), a.id.as_str(), a.location.as_str())
-            .cmp(&(b.package.as_str(), b.installed.as_str(), b.id.as_str(), b.location.as_str()))
+        (
+            a.package.as_str(),
+            a.installed.as_str(),
+            a.id.as_str(),
+            a.location.as_str(),
+        )
+            .cmp(&(
+                b.package.as_str(),
+                b.installed.as_str(),
+                b.id.as_str(),
+                b.location.as_str(),
+            ))
     });
     Ok((findings, notes))
 }
@@ -293,10 +317,9 @@ fn group(
         for &i in members {
             match &hits[&ids[i]] {
                 Some(f) => {
-                    if fixed
-                        .as_deref()
-                        .is_none_or(|cur| crate::version::compare(&p.ecosystem, f, cur) == Some(Ordering::Greater))
-                    {
+                    if fixed.as_deref().is_none_or(|cur| {
+                        crate::version::compare(&p.ecosystem, f, cur) == Some(Ordering::Greater)
+                    }) {
                         fixed = Some(f.clone());
                     }
                 }
@@ -329,7 +352,11 @@ fn group(
             aliases,
             package: p.name.clone(),
             ecosystem: p.ecosystem.clone(),
-            installed: if src == p.name { p.version.clone() } else { version.to_string() },
+            installed: if src == p.name {
+                p.version.clone()
+            } else {
+                version.to_string()
+            },
             status: if fixed.is_some() { "fixed" } else { "affected" }.into(),
             fixed,
             severity: best.severity.clone(),
@@ -374,7 +401,11 @@ pub fn severity_of(v: &Value) -> (Option<String>, Option<f64>) {
     }
     for pref in ["CVSS_V3", "CVSS_V4", "CVSS_V2"] {
         if let Some((_, vec)) = vectors.iter().find(|(t, _)| t == pref) {
-            let score = if pref == "CVSS_V3" { cvss3_base(vec) } else { None };
+            let score = if pref == "CVSS_V3" {
+                cvss3_base(vec)
+            } else {
+                None
+            };
             return (Some(vec.clone()), score);
         }
     }
@@ -394,7 +425,10 @@ pub fn severity_word(score: Option<f64>, v: &Value) -> String {
         }
         .into();
     }
-    match v["database_specific"]["severity"].as_str().map(str::to_ascii_uppercase) {
+    match v["database_specific"]["severity"]
+        .as_str()
+        .map(str::to_ascii_uppercase)
+    {
         Some(s) if s == "MODERATE" => "MEDIUM".into(),
         Some(s) if rank(&s) > 0 => s,
         _ => "UNKNOWN".into(),
@@ -499,7 +533,10 @@ mod tests {
             assert_eq!(cvss3_base(v), Some(s), "{v}");
         }
         assert_eq!(cvss3_base("CVSS:3.1/AV:N"), None);
-        assert_eq!(cvss3_base("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"), None);
+        assert_eq!(
+            cvss3_base("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"),
+            None
+        );
     }
 
     fn af(ranges: Value, versions: &[&str]) -> Affected {
@@ -527,11 +564,17 @@ mod tests {
         assert!(matches!(affects("PyPI", "0.9.1", &b), Verdict::Yes(_)));
         assert_eq!(affects("PyPI", "0.9.2", &b), Verdict::No);
         // limit
-        let c = af(serde_json::json!([{"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"limit": "1.5.0"}]}]), &[]);
+        let c = af(
+            serde_json::json!([{"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"limit": "1.5.0"}]}]),
+            &[],
+        );
         assert!(matches!(affects("npm", "1.4.0", &c), Verdict::Yes(_)));
         assert_eq!(affects("npm", "1.5.0", &c), Verdict::No);
         // GIT ranges alone never match an installed package
-        let d = af(serde_json::json!([{"type": "GIT", "repo": "x", "events": [{"introduced": "0"}]}]), &[]);
+        let d = af(
+            serde_json::json!([{"type": "GIT", "repo": "x", "events": [{"introduced": "0"}]}]),
+            &[],
+        );
         assert_eq!(affects("PyPI", "1.0", &d), Verdict::No);
     }
 }

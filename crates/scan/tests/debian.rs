@@ -94,7 +94,11 @@ fn debian_bookworm_rootfs_matches_exactly_the_changelog_fixes_newer_than_install
         tracker.insert(src.clone(), Value::Object(recs));
     }
     let tf = tmp.path().join("derived-tracker-from-changelogs.json");
-    std::fs::write(&tf, serde_json::to_vec(&Value::Object(tracker.clone())).unwrap()).unwrap();
+    std::fs::write(
+        &tf,
+        serde_json::to_vec(&Value::Object(tracker.clone())).unwrap(),
+    )
+    .unwrap();
     let dbp = tmp.path().join("v.db");
     let r = Db::build(&[tf], &dbp, &mut |_, _| {}).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
@@ -103,21 +107,38 @@ fn debian_bookworm_rootfs_matches_exactly_the_changelog_fixes_newer_than_install
     let cat = catalog_dir(&root);
     assert!(cat.warnings.is_empty(), "{:?}", cat.warnings);
     assert_eq!(cat.packages.len(), pkgs.len());
-    assert_eq!(cat.os.as_ref().unwrap().ecosystem().as_deref(), Some("Debian:12"));
+    assert_eq!(
+        cat.os.as_ref().unwrap().ecosystem().as_deref(),
+        Some("Debian:12")
+    );
     let (findings, notes) = match_packages(&db, &cat.packages).unwrap();
     assert!(notes.is_empty(), "{notes:?}");
     let got: BTreeSet<(String, String)> = findings
         .iter()
-        .map(|f| (f.source_package.clone().unwrap_or_else(|| f.package.clone()), f.id.clone()))
+        .map(|f| {
+            (
+                f.source_package
+                    .clone()
+                    .unwrap_or_else(|| f.package.clone()),
+                f.id.clone(),
+            )
+        })
         .collect();
     // expected, with dpkg as the oracle
     let installed: BTreeMap<&str, &str> = pkgs
         .iter()
-        .map(|p| (p["source"].as_str().unwrap(), p["source_version"].as_str().unwrap()))
+        .map(|p| {
+            (
+                p["source"].as_str().unwrap(),
+                p["source_version"].as_str().unwrap(),
+            )
+        })
         .collect();
     let mut want = BTreeSet::new();
     for (src, recs) in &tracker {
-        let Some(inst) = installed.get(src.as_str()) else { continue };
+        let Some(inst) = installed.get(src.as_str()) else {
+            continue;
+        };
         for (cve, r) in recs.as_object().unwrap() {
             let fixed = r["releases"]["bookworm"]["fixed_version"].as_str().unwrap();
             if dpkg_gt(fixed, inst) {
@@ -125,10 +146,16 @@ fn debian_bookworm_rootfs_matches_exactly_the_changelog_fixes_newer_than_install
             }
         }
     }
-    assert!(!want.is_empty(), "the pinned old packages must have fixes newer than installed");
+    assert!(
+        !want.is_empty(),
+        "the pinned old packages must have fixes newer than installed"
+    );
     let missing: Vec<_> = want.difference(&got).collect();
     let extra: Vec<_> = got.difference(&want).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}"
+    );
     // every finding names its fix, which is newer than what is installed
     for f in &findings {
         let fx = f.fixed.as_deref().expect("resolved in the tracker: a fix");
@@ -136,5 +163,9 @@ fn debian_bookworm_rootfs_matches_exactly_the_changelog_fixes_newer_than_install
         assert_eq!(f.ecosystem, "Debian:12");
         assert_eq!(f.location, "/var/lib/dpkg/status");
     }
-    eprintln!("{} findings over {} (source, CVE) pairs", findings.len(), want.len());
+    eprintln!(
+        "{} findings over {} (source, CVE) pairs",
+        findings.len(),
+        want.len()
+    );
 }

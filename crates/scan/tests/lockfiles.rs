@@ -30,7 +30,19 @@ fn run(dir: &Path, prog: &str, args: &[&str]) -> String {
 fn oracle_semver(tmp: &Path) -> PathBuf {
     let d = tmp.join("oracle");
     std::fs::create_dir_all(&d).unwrap();
-    run(&d, "npm", &["install", "--silent", "--no-audit", "--no-fund", "--prefix", ".", "semver@7.6.3"]);
+    run(
+        &d,
+        "npm",
+        &[
+            "install",
+            "--silent",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            ".",
+            "semver@7.6.3",
+        ],
+    );
     d.join("node_modules/semver")
 }
 
@@ -40,7 +52,12 @@ fn check(tmp: &Path, records: &Path, lockfile: &Path, root: &Path, eco: &str) ->
     let out = run(
         tmp,
         "node",
-        &[oracle.to_str().unwrap(), semver.to_str().unwrap(), records.to_str().unwrap(), lockfile.to_str().unwrap()],
+        &[
+            oracle.to_str().unwrap(),
+            semver.to_str().unwrap(),
+            records.to_str().unwrap(),
+            lockfile.to_str().unwrap(),
+        ],
     );
     let want: BTreeSet<(String, String, Vec<String>)> = serde_json::from_str(&out).unwrap();
     let dbp = tmp.join(format!("{eco}.db"));
@@ -49,7 +66,12 @@ fn check(tmp: &Path, records: &Path, lockfile: &Path, root: &Path, eco: &str) ->
     let db = Db::open(&dbp).unwrap();
     let cat = catalog_dir(root);
     assert!(cat.warnings.is_empty(), "{:?}", cat.warnings);
-    let pkgs: Vec<_> = cat.packages.iter().filter(|p| p.ecosystem == eco).cloned().collect();
+    let pkgs: Vec<_> = cat
+        .packages
+        .iter()
+        .filter(|p| p.ecosystem == eco)
+        .cloned()
+        .collect();
     assert!(!pkgs.is_empty());
     let (findings, notes) = match_packages(&db, &pkgs).unwrap();
     assert!(notes.is_empty(), "{notes:?}");
@@ -63,9 +85,15 @@ fn check(tmp: &Path, records: &Path, lockfile: &Path, root: &Path, eco: &str) ->
         .collect();
     let missing: Vec<_> = want.difference(&got).collect();
     let extra: Vec<_> = got.difference(&want).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "{eco}: missing {missing:?}\nextra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{eco}: missing {missing:?}\nextra {extra:?}"
+    );
     for f in &findings {
-        assert!(f.id.starts_with("CVE-"), "the CVE alias is the shown id: {f:?}");
+        assert!(
+            f.id.starts_with("CVE-"),
+            "the CVE alias is the shown id: {f:?}"
+        );
     }
     want.len()
 }
@@ -83,17 +111,35 @@ fn npm_package_lock_from_the_registry() {
                              "axios": "0.21.1", "semver": "5.7.1", "lodash.trim": "4.5.1"}}"#,
     )
     .unwrap();
-    run(&app, "npm", &["install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund", "--silent"]);
+    run(
+        &app,
+        "npm",
+        &[
+            "install",
+            "--package-lock-only",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+        ],
+    );
     let lock = app.join("package-lock.json");
     assert!(lock.is_file());
-    let n = check(tmp.path(), &records, &lock, &tmp.path().join("rootfs"), "npm");
+    let n = check(
+        tmp.path(),
+        &records,
+        &lock,
+        &tmp.path().join("rootfs"),
+        "npm",
+    );
     // lodash 4.17.15 alone carries three records; lodash.trim is the last_affected trap
     assert!(n >= 6, "only {n} findings expected");
 }
 
 #[test]
 fn cargo_lock_from_crates_io() {
-    let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/advisories/crates");
+    let records =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/advisories/crates");
     let tmp = tempfile::tempdir().unwrap();
     let app = tmp.path().join("rootfs/src/app");
     std::fs::create_dir_all(app.join("src")).unwrap();
@@ -105,6 +151,12 @@ fn cargo_lock_from_crates_io() {
     .unwrap();
     run(&app, "cargo", &["generate-lockfile", "--quiet"]);
     let lock = app.join("Cargo.lock");
-    let n = check(tmp.path(), &records, &lock, &tmp.path().join("rootfs"), "crates.io");
+    let n = check(
+        tmp.path(),
+        &records,
+        &lock,
+        &tmp.path().join("rootfs"),
+        "crates.io",
+    );
     assert!(n >= 3, "only {n} findings expected");
 }

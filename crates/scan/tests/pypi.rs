@@ -29,7 +29,14 @@ const PINNED: &[&str] = &[
 
 fn pip(args: &[&str]) {
     let o = Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ])
         .args(args)
         .output()
         .expect("python3 with pip");
@@ -42,7 +49,8 @@ fn pip(args: &[&str]) {
 
 #[test]
 fn old_pypi_wheels_give_exactly_the_oracles_findings() {
-    let records = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/advisories/pypi");
+    let records =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/advisories/pypi");
     assert!(records.is_dir(), "{} is missing", records.display());
     let tmp = tempfile::tempdir().unwrap();
     let site = tmp.path().join("rootfs/usr/lib/python3/dist-packages");
@@ -50,7 +58,12 @@ fn old_pypi_wheels_give_exactly_the_oracles_findings() {
     let mut args = vec!["--target", site.to_str().unwrap(), "--only-binary", ":all:"];
     args.extend(PINNED);
     pip(&args);
-    pip(&["--target", oracle_deps.to_str().unwrap(), "pyyaml==6.0.2", "packaging==24.1"]);
+    pip(&[
+        "--target",
+        oracle_deps.to_str().unwrap(),
+        "pyyaml==6.0.2",
+        "packaging==24.1",
+    ]);
     // the oracle
     let o = Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pypi_oracle.py"))
@@ -59,9 +72,16 @@ fn old_pypi_wheels_give_exactly_the_oracles_findings() {
         .env("PYTHONPATH", &oracle_deps)
         .output()
         .unwrap();
-    assert!(o.status.success(), "oracle: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "oracle: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let want: BTreeSet<(String, Vec<String>)> = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(want.len() > 20, "the pinned releases must have many known flaws: {want:?}");
+    assert!(
+        want.len() > 20,
+        "the pinned releases must have many known flaws: {want:?}"
+    );
     // us
     let dbp = tmp.path().join("v.db");
     let r = Db::build(std::slice::from_ref(&records), &dbp, &mut |_, _| {}).unwrap();
@@ -87,7 +107,10 @@ fn old_pypi_wheels_give_exactly_the_oracles_findings() {
         .collect();
     let missing: Vec<_> = want.difference(&got).collect();
     let extra: Vec<_> = got.difference(&want).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}\nextra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}"
+    );
     // one finding per flaw: no id appears in two findings of one package
     for f in &findings {
         let twins = findings
@@ -97,5 +120,9 @@ fn old_pypi_wheels_give_exactly_the_oracles_findings() {
         assert_eq!(twins, 1, "{} reported twice for {}", f.id, f.package);
         assert!(f.location.ends_with("/METADATA"), "{f:?}");
     }
-    eprintln!("{} findings in {} distributions", findings.len(), names.len());
+    eprintln!(
+        "{} findings in {} distributions",
+        findings.len(),
+        names.len()
+    );
 }

@@ -80,7 +80,10 @@ pub fn parse(i: &Input<'_>) -> Result<Vec<Package>, String> {
             Some(s) => match s.split_once(' ') {
                 Some((n, v)) => (
                     n.to_string(),
-                    v.trim().trim_start_matches('(').trim_end_matches(')').to_string(),
+                    v.trim()
+                        .trim_start_matches('(')
+                        .trim_end_matches(')')
+                        .to_string(),
                 ),
                 None => (s.to_string(), version.to_string()),
             },
@@ -107,7 +110,9 @@ pub fn parse(i: &Input<'_>) -> Result<Vec<Package>, String> {
         });
     }
     if out.is_empty() && bad > 0 {
-        return Err(format!("{bad} stanza(s) without Package/Version and no package read"));
+        return Err(format!(
+            "{bad} stanza(s) without Package/Version and no package read"
+        ));
     }
     Ok(out)
 }
@@ -126,7 +131,10 @@ mod tests {
         };
         let p = parse(&i).unwrap();
         assert_eq!(p.len(), 2);
-        assert_eq!(p[0].source, Some(("openssl".into(), "3.0.11-1~deb12u2".into())));
+        assert_eq!(
+            p[0].source,
+            Some(("openssl".into(), "3.0.11-1~deb12u2".into()))
+        );
         assert_eq!(p[1].source, Some(("bash".into(), "5.2.15-2".into())));
         assert_eq!(p[0].ecosystem, "Debian:12");
         assert_eq!(

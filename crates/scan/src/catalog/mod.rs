@@ -107,11 +107,7 @@ pub struct Cataloger {
 
 /// Every cataloger, in the order they are asked.
 pub fn catalogers() -> Vec<Cataloger> {
-    let mut v = vec![
-        dpkg::CATALOGER,
-        dpkg::STATUS_D,
-        apk::CATALOGER,
-    ];
+    let mut v = vec![dpkg::CATALOGER, dpkg::STATUS_D, apk::CATALOGER];
     v.extend(rpm::catalogers());
     v.extend(python::catalogers());
     v.extend(js::catalogers());
@@ -164,7 +160,11 @@ pub fn catalog_dir(root: &Path) -> Catalog {
             Ok(rd) => rd,
             Err(e) => {
                 out.warnings.push(Warning {
-                    file: if rel.is_empty() { "/".into() } else { rel.clone() },
+                    file: if rel.is_empty() {
+                        "/".into()
+                    } else {
+                        rel.clone()
+                    },
                     message: format!("cannot read directory: {e}"),
                 });
                 continue;
@@ -238,7 +238,13 @@ pub fn catalog_dir(root: &Path) -> Catalog {
 
 /// A package URL (`pkg:type/namespace/name@version?qualifiers`), percent-encoding
 /// what purl requires.
-pub fn purl(kind: &str, namespace: Option<&str>, name: &str, version: &str, qualifiers: &[(&str, &str)]) -> String {
+pub fn purl(
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    version: &str,
+    qualifiers: &[(&str, &str)],
+) -> String {
     fn enc(s: &str) -> String {
         s.bytes()
             .map(|b| {
@@ -292,7 +298,8 @@ pub fn parse_file(path: &str, data: &[u8], distro: Option<&str>) -> Vec<Package>
 pub fn catalog_image(merged: &Path, layers: &[(String, std::path::PathBuf)]) -> Catalog {
     let mut c = catalog_dir(merged);
     let distro = c.os.as_ref().and_then(OsRelease::ecosystem);
-    let mut by_file: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    let mut by_file: std::collections::BTreeMap<String, Vec<usize>> =
+        std::collections::BTreeMap::new();
     for (i, p) in c.packages.iter().enumerate() {
         by_file.entry(p.location.clone()).or_default().push(i);
     }
@@ -310,11 +317,15 @@ pub fn catalog_image(merged: &Path, layers: &[(String, std::path::PathBuf)]) -> 
             if !m.is_file() {
                 continue;
             }
-            let Ok(data) = std::fs::read(&f) else { continue };
+            let Ok(data) = std::fs::read(&f) else {
+                continue;
+            };
             let found = parse_file(&loc, &data, distro.as_deref());
             remaining.retain(|&i| {
                 let p = &c.packages[i];
-                let here = found.iter().any(|q| q.name == p.name && q.version == p.version);
+                let here = found
+                    .iter()
+                    .any(|q| q.name == p.name && q.version == p.version);
                 if here {
                     c.packages[i].layer = Some(digest.clone());
                 }
