@@ -87,6 +87,13 @@ pub struct ScanArgs {
     /// Write the report here instead of stdout.
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
+    /// OpenVEX documents: findings a statement marks `not_affected` or `fixed` for
+    /// this target's packages are left out (repeatable).
+    #[arg(long)]
+    pub vex: Vec<PathBuf>,
+    /// Catalog again even when a cached catalog of this image exists.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
     /// Image (name or id in the store), root filesystem directory, or image archive.
     pub target: String,
 }
@@ -116,6 +123,8 @@ pub struct Scanned {
     pub digest: Option<String>,
     /// The catalog.
     pub catalog: Catalog,
+    /// Read from the scan cache.
+    pub cached: bool,
 }
 
 struct MountGuard(PathBuf);
@@ -127,9 +136,42 @@ impl Drop for MountGuard {
     }
 }
 
-/// Catalog an image of a store.
-fn catalog_store_image(store: &caisson_image::Store, what: &str) -> Result<Scanned> {
+/// Where the catalog of an image is cached: by image id and scanner version (the
+/// catalog depends on nothing else; findings are matched afresh against the
+/// database, so a new database never meets a stale result).
+fn cache_path(cache: &Path, image_id: &str) -> PathBuf {
+    cache.join(format!(
+        "{}-{}.json",
+        image_id.trim_start_matches("sha256:"),
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// Catalog an image of a store (from the cache under `cache` when there).
+fn catalog_store_image(
+    store: &caisson_image::Store,
+    what: &str,
+    cache: Option<&Path>,
+) -> Result<Scanned> {
     let img = caisson_image::images::resolve(store, what)?;
+    let name = img
+        .names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| img.config_digest.to_string());
+    let id = img.config_digest.to_string();
+    if let Some(c) = cache {
+        if let Ok(raw) = std::fs::read(cache_path(c, &id)) {
+            if let Ok(catalog) = serde_json::from_slice::<Catalog>(&raw) {
+                return Ok(Scanned {
+                    name,
+                    digest: Some(id),
+                    catalog,
+                    cached: true,
+                });
+            }
+        }
+    }
     let blobs = img.layers()?;
     let diff_ids = img.diff_ids()?;
     let dirs = caisson_image::layers::ensure_unpacked(store, &blobs, &diff_ids, false)?;
@@ -164,19 +206,27 @@ fn catalog_store_image(store: &caisson_image::Store, what: &str) -> Result<Scann
         catalog::catalog_image(&mnt, &layers)
     };
     drop(guard);
+    if let Some(c) = cache {
+        // written whole to a temp file and renamed: a reader never sees half
+        let _ = std::fs::create_dir_all(c);
+        let dst = cache_path(c, &id);
+        let tmp = dst.with_extension(format!("tmp.{}", std::process::id()));
+        if std::fs::write(&tmp, serde_json::to_vec(&catalog)?).is_ok() {
+            let _ = std::fs::rename(&tmp, &dst);
+        }
+    }
     Ok(Scanned {
-        name: img
-            .names
-            .first()
-            .cloned()
-            .unwrap_or_else(|| img.config_digest.to_string()),
-        digest: Some(img.config_digest.to_string()),
+        name,
+        digest: Some(id),
         catalog,
+        cached: false,
     })
 }
 
-/// Resolve a target and catalog it.
-pub fn catalog_target(engine: &Engine, target: &str) -> Result<Scanned> {
+
+/// Resolve a target and catalog it (images of the store through the cache unless
+/// `no_cache`).
+pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<Scanned> {
     let p = Path::new(target);
     if let Ok(m) = std::fs::metadata(p) {
         if m.is_dir() && !p.join("oci-layout").exists() {
@@ -184,6 +234,7 @@ pub fn catalog_target(engine: &Engine, target: &str) -> Result<Scanned> {
                 name: target.to_string(),
                 digest: None,
                 catalog: catalog::catalog_dir(p),
+                cached: false,
             });
         }
         // an image archive or OCI layout dir: load it into a private store
@@ -195,11 +246,12 @@ pub fn catalog_target(engine: &Engine, target: &str) -> Result<Scanned> {
             .first()
             .cloned()
             .with_context(|| format!("{target}: the archive holds no image"))?;
-        let mut s = catalog_store_image(&store, &first)?;
+        let mut s = catalog_store_image(&store, &first, None)?;
         s.name = format!("{target} ({first})");
         return Ok(s);
     }
-    catalog_store_image(&engine.store, target)
+    let cache = engine.root.join("scan-cache");
+    catalog_store_image(&engine.store, target, (!no_cache).then_some(cache.as_path()))
         .with_context(|| format!("{target}: not a directory, an archive, or an image in the store"))
 }
 
@@ -306,6 +358,85 @@ pub fn db_command(engine: &Engine, cmd: DbCommand) -> Result<i32> {
     }
 }
 
+/// One OpenVEX statement that removes findings: (vulnerability ids, product ids).
+struct VexStatement {
+    ids: Vec<String>,
+    products: Vec<String>,
+}
+
+fn load_vex(files: &[PathBuf]) -> Result<Vec<VexStatement>> {
+    let mut out = Vec::new();
+    for f in files {
+        let raw = std::fs::read(f).with_context(|| format!("read {}", f.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&raw).with_context(|| format!("{}: not JSON", f.display()))?;
+        let sts = v["statements"]
+            .as_array()
+            .with_context(|| format!("{}: no \"statements\": not an OpenVEX document", f.display()))?;
+        for (i, s) in sts.iter().enumerate() {
+            let status = s["status"].as_str().unwrap_or("");
+            if !matches!(status, "not_affected" | "fixed") {
+                continue; // affected / under_investigation keep the finding
+            }
+            let vuln = &s["vulnerability"];
+            let mut ids: Vec<String> = Vec::new();
+            if let Some(n) = vuln.as_str() {
+                ids.push(n.to_string());
+            }
+            for k in ["name", "@id"] {
+                if let Some(n) = vuln[k].as_str() {
+                    ids.push(n.to_string());
+                }
+            }
+            for a in vuln["aliases"].as_array().into_iter().flatten() {
+                if let Some(n) = a.as_str() {
+                    ids.push(n.to_string());
+                }
+            }
+            if ids.is_empty() {
+                bail!("{}: statements[{i}] names no vulnerability", f.display());
+            }
+            let mut products = Vec::new();
+            for p in s["products"].as_array().into_iter().flatten() {
+                if let Some(x) = p.as_str() {
+                    products.push(x.to_string());
+                }
+                for k in ["@id"] {
+                    if let Some(x) = p[k].as_str() {
+                        products.push(x.to_string());
+                    }
+                }
+                for sc in p["subcomponents"].as_array().into_iter().flatten() {
+                    if let Some(x) = sc["@id"].as_str().or_else(|| sc.as_str()) {
+                        products.push(x.to_string());
+                    }
+                }
+            }
+            out.push(VexStatement { ids, products });
+        }
+    }
+    Ok(out)
+}
+
+/// A purl without its qualifiers and subpath (`pkg:pypi/requests@2.19.1`).
+fn purl_base(p: &str) -> &str {
+    p.split(['?', '#']).next().unwrap_or(p)
+}
+
+fn vex_suppresses(vex: &[VexStatement], f: &Finding, s: &Scanned) -> bool {
+    vex.iter().any(|st| {
+        let names = st.ids.iter().any(|i| *i == f.id || f.aliases.contains(i));
+        let product = st.products.is_empty()
+            || st.products.iter().any(|p| {
+                purl_base(p) == purl_base(&f.purl)
+                    || (!p.contains('@') && purl_base(&f.purl).split('@').next() == Some(p.as_str()))
+                    || *p == s.name
+                    || s.digest.as_deref().is_some_and(|d| p.contains(d))
+            });
+        names && product
+    })
+}
+
 fn load_ignores(p: Option<&Path>) -> Result<Vec<String>> {
     let Some(p) = p else { return Ok(Vec::new()) };
     let text = std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?;
@@ -333,7 +464,11 @@ pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
         }
     }
     let ignores = load_ignores(a.ignorefile.as_deref())?;
-    let scanned = catalog_target(engine, &a.target)?;
+    let vex = load_vex(&a.vex)?;
+    let scanned = catalog_target(engine, &a.target, a.no_cache)?;
+    if scanned.cached {
+        eprintln!("(catalog of {} from the scan cache; --no-cache to redo it)", scanned.digest.as_deref().unwrap_or(""));
+    }
     print_warnings(&scanned.catalog);
     let (mut findings, notes) = matcher::match_packages(&db, &scanned.catalog.packages)?;
     for n in &notes {
@@ -343,6 +478,7 @@ pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
         !(a.ignore_unfixed && f.fixed.is_none())
             && severities.as_ref().is_none_or(|s| s.contains(&f.severity))
             && !ignores.iter().any(|i| *i == f.id || f.aliases.contains(i))
+            && !vex_suppresses(&vex, f, &scanned)
     });
     let report = render(a.format, &scanned, &findings, &db)?;
     match &a.output {
@@ -585,7 +721,7 @@ fn spdx(s: &Scanned) -> serde_json::Value {
 
 /// `caisson sbom`.
 pub fn sbom_command(engine: &Engine, a: &SbomArgs) -> Result<i32> {
-    let s = catalog_target(engine, &a.target)?;
+    let s = catalog_target(engine, &a.target, false)?;
     print_warnings(&s.catalog);
     let v = match a.format.as_str() {
         "cyclonedx" | "cyclonedx-json" => cyclonedx(&s),

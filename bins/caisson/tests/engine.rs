@@ -310,21 +310,10 @@ fn pull_run_hardened_detached_lifecycle_push_and_clean() {
     );
 }
 
-#[test]
-fn interactive_terminal_and_follow_logs() {
-    registry_up();
-    let tmp = tempfile::Builder::new()
-        .prefix("caisson-engine-it-")
-        .tempdir()
-        .unwrap();
-    let root = tmp.path().join("root");
-    ok(&root, &["pull", "-q", IMAGE]);
-    // -it under a real terminal (script(1)); input typed at the container's shell
-    let line = format!(
-        "{} --root {} run --rm -it {IMAGE} sh",
-        caisson(),
-        root.display()
-    );
+/// Run `caisson --root ROOT <args>` under a real terminal (script(1)), type `input`
+/// at it after a moment; its exit code and what the terminal showed.
+fn at_terminal(root: &Path, args: &str, input: &[u8]) -> (Option<i32>, String) {
+    let line = format!("{} --root {} {args}", caisson(), root.display());
     let mut c = Command::new("script");
     c.args(["-qec", &line, "/dev/null"])
         .env("CAISSON_RUNTIME", runtime())
@@ -336,17 +325,34 @@ fn interactive_terminal_and_follow_logs() {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(800));
-        let _ = stdin.write_all(b"tty; echo typed-$((6*7)); exit 5\n");
+        let _ = stdin.write_all(input);
         std::thread::sleep(std::time::Duration::from_millis(1500));
     }
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{text}\n{}",
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    (out.status.code(), text)
+}
+
+#[test]
+fn interactive_terminal_and_follow_logs() {
+    registry_up();
+    let tmp = tempfile::Builder::new()
+        .prefix("caisson-engine-it-")
+        .tempdir()
+        .unwrap();
+    let root = tmp.path().join("root");
+    ok(&root, &["pull", "-q", IMAGE]);
+    // -it under a real terminal (script(1)); input typed at the container's shell
+    let (code, text) = at_terminal(
+        &root,
+        &format!("run --rm -it {IMAGE} sh"),
+        b"tty; echo typed-$((6*7)); exit 5\n",
+    );
+    assert_eq!(code, Some(5), "{text}");
     assert!(
         text.contains("/dev/pts/0") && text.contains("typed-42"),
         "{text}"
@@ -774,24 +780,12 @@ fn ports_volumes_log_rotation_and_exec_tty() {
     assert!(o.stderr.contains("--network host"), "{}", o.stderr);
     assert_eq!(ps_json(&root).len(), 1, "a failed run left a container");
     // exec -it under a real terminal
-    let line = format!("{} --root {} exec -it web sh", caisson(), root.display());
-    let mut c = Command::new("script");
-    c.args(["-qec", &line, "/dev/null"])
-        .env("CAISSON_RUNTIME", runtime())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().expect("script(1) from util-linux");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(800));
-        let _ = stdin.write_all(b"tty; echo in-exec-$((2*3)); exit 3\n");
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{text}");
+    let (code, text) = at_terminal(
+        &root,
+        "exec -it web sh",
+        b"tty; echo in-exec-$((2*3)); exit 3\n",
+    );
+    assert_eq!(code, Some(3), "{text}");
     assert!(
         text.contains("/dev/pts/") && text.contains("in-exec-6"),
         "{text}"

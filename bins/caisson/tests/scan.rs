@@ -235,6 +235,84 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     let d: serde_json::Value =
         serde_json::from_str(&ok(&root, &["scan", "-f", "json", dir.to_str().unwrap()])).unwrap();
     assert_eq!(d["findings"].as_array().unwrap().len(), f.len());
+    // the catalog of an image is cached by image id; --no-cache redoes it
+    let o = run(&root, &["scan", "-f", "json", "localhost/scanme:1"]);
+    assert!(o.stderr.contains("from the scan cache"), "{}", o.stderr);
+    let o = run(&root, &["scan", "-f", "json", "--no-cache", "localhost/scanme:1"]);
+    assert!(!o.stderr.contains("from the scan cache"), "{}", o.stderr);
+    // OpenVEX: not_affected statements remove findings for the named product only
+    let vex = tmp.path().join("vex.json");
+    std::fs::write(
+        &vex,
+        serde_json::json!({
+            "@context": "https://openvex.dev/ns/v0.2.0",
+            "@id": "https://example.invalid/vex-1",
+            "author": "test",
+            "timestamp": "2026-11-30T00:00:00Z",
+            "version": 1,
+            "statements": [
+                {"vulnerability": {"name": "CVE-2018-18074"}, "products": [{"@id": "pkg:pypi/requests@2.19.1"}],
+                 "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"},
+                {"vulnerability": {"name": "CVE-2018-18074"}, "products": [{"@id": "pkg:pypi/django@2.2"}],
+                 "status": "not_affected", "justification": "component_not_present"},
+                {"vulnerability": {"name": "PYSEC-2023-74"}, "status": "affected"}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let vexed: serde_json::Value = serde_json::from_str(&ok(
+        &root,
+        &["scan", "-f", "json", "--vex", vex.to_str().unwrap(), "localhost/scanme:1"],
+    ))
+    .unwrap();
+    let vf = vexed["findings"].as_array().unwrap();
+    assert_eq!(vf.len(), f.len() - 1);
+    assert!(!vf.iter().any(|x| x["id"] == "CVE-2018-18074"));
+    // db update from a mirror on loopback serving OSV's <ecosystem>/all.zip layout
+    let mirror = tmp.path().join("mirror");
+    std::fs::create_dir_all(mirror.join("PyPI")).unwrap();
+    let zipf = std::fs::File::create(mirror.join("PyPI/all.zip")).unwrap();
+    let mut z = zip::ZipWriter::new(zipf);
+    let mut n = 0;
+    for e in std::fs::read_dir(&records).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".yaml") {
+            z.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut z, &std::fs::read(e.path()).unwrap()).unwrap();
+            n += 1;
+        }
+    }
+    z.finish().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut server = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .current_dir(&mirror)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut up = String::new();
+    for _ in 0..50 {
+        let o = run(&root, &["db", "update", "--mirror", &url, "--ecosystem", "PyPI"]);
+        if o.code == 0 {
+            up = o.stdout;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let bad = run(&root, &["db", "update", "--mirror", &url, "--ecosystem", "NoSuch"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(up.trim(), version.trim(), "the same records from a zip give the same database version ({n} files)");
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("NoSuch/all.zip"), "{}", bad.stderr);
+    // the failed update kept the good database
+    let info: serde_json::Value = serde_json::from_str(&ok(&root, &["db", "info"])).unwrap();
+    assert_eq!(info["version"], version.trim());
     // nothing left mounted
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains("caisson-scan-"), "a scan mount was left");

@@ -22,6 +22,15 @@ if (lock.endsWith("package-lock.json")) {
     const name = v.name || k.slice(k.lastIndexOf("node_modules/") + "node_modules/".length);
     pkgs.push(["npm", name, v.version]);
   }
+} else if (lock.endsWith(".gobin.txt")) {
+  // `go version -m BINARY` (Go's own reader of build info)
+  const lines = fs.readFileSync(lock, "utf8").split("\n");
+  const m = lines[0].match(/: go(\S+)/);
+  pkgs.push(["Go", "stdlib", "v" + m[1]]);
+  for (const l of lines.slice(1)) {
+    const f = l.trim().split("\t");
+    if ((f[0] === "dep" || f[0] === "mod") && f[2] && f[2] !== "(devel)") pkgs.push(["Go", f[1], f[2]]);
+  }
 } else {
   const text = fs.readFileSync(lock, "utf8");
   for (const block of text.split("[[package]]").slice(1)) {

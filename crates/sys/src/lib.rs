@@ -7,7 +7,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 
 /// Errors from the raw syscall wrappers.
@@ -149,35 +149,51 @@ pub fn mount_setattr_recursive(
     clear: u64,
     propagation: u64,
 ) -> Result<(), SysError> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation,
-        userns_fd: 0,
-    };
     const AT_RECURSIVE: libc::c_uint = 0x8000;
+    mount_setattr(
+        dirfd,
+        AT_RECURSIVE,
+        &MountAttr {
+            attr_set: set,
+            attr_clr: clear,
+            propagation,
+            userns_fd: 0,
+        },
+        "mount_setattr",
+    )
+}
+
+/// `struct mount_attr` (linux/mount.h).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(2)` on the mount of `fd` itself (`AT_EMPTY_PATH`) plus `flags`.
+fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    flags: libc::c_uint,
+    attr: &MountAttr,
+    call: &'static str,
+) -> Result<(), SysError> {
     // SAFETY: the path is a valid NUL-terminated empty string, `attr` lives for the
     // whole call and its size is passed alongside; AT_EMPTY_PATH makes the kernel
-    // use `dirfd` itself.
+    // use `fd` itself.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            dirfd.as_raw_fd(),
+            fd.as_raw_fd(),
             c"".as_ptr(),
-            AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint,
-            std::ptr::from_ref(&attr),
+            flags | libc::AT_EMPTY_PATH as libc::c_uint,
+            std::ptr::from_ref(attr),
             std::mem::size_of::<MountAttr>(),
         )
     };
     if ret < 0 {
-        return Err(last_err("mount_setattr"));
+        return Err(last_err(call));
     }
     Ok(())
 }
@@ -703,34 +719,17 @@ pub fn idmapped_clone(path: &std::path::Path, userns: BorrowedFd<'_>) -> Result<
     }
     // SAFETY: open_tree returned a new fd that nothing else owns.
     let tree = unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).expect("fds fit in i32")) };
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: u64::try_from(userns.as_raw_fd()).expect("fds are non-negative"),
-    };
-    // SAFETY: empty NUL-terminated path with AT_EMPTY_PATH (the fd itself); `attr`
-    // outlives the call and its size is passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint,
-            std::ptr::from_ref(&attr),
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if ret < 0 {
-        return Err(last_err("mount_setattr(MOUNT_ATTR_IDMAP)"));
-    }
+    mount_setattr(
+        tree.as_fd(),
+        0,
+        &MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: u64::try_from(userns.as_raw_fd()).expect("fds are non-negative"),
+        },
+        "mount_setattr(MOUNT_ATTR_IDMAP)",
+    )?;
     Ok(tree)
 }
 

@@ -118,7 +118,7 @@ pub fn catalogers() -> Vec<Cataloger> {
 }
 
 /// The result of cataloging a tree.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Catalog {
     /// Distribution.
     pub os: Option<OsRelease>,
