@@ -26,7 +26,7 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
 echo "== unit and integration tests"
-cargo test --release --workspace --locked 2>&1 | tee /tmp/caisson-cargo-test.log
+cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee /tmp/caisson-cargo-test.log
 set +e
 echo "== OCI runtime validation suite (caisson-runtime vs crun, same machine, same run)"
 RT=$RT_STATIC bash scripts/oci-conformance.sh "$SHARED"

@@ -91,6 +91,9 @@ pub struct ScanArgs {
     /// this target's packages are left out (repeatable).
     #[arg(long)]
     pub vex: Vec<PathBuf>,
+    /// What to look for (comma-separated): vuln, secret, misconfig.
+    #[arg(long, default_value = "vuln,secret,misconfig")]
+    pub scanners: String,
     /// Catalog again even when a cached catalog of this image exists.
     #[arg(long = "no-cache")]
     pub no_cache: bool,
@@ -125,6 +128,19 @@ pub struct Scanned {
     pub catalog: Catalog,
     /// Read from the scan cache.
     pub cached: bool,
+    /// Secrets in the files (of every layer, for images).
+    pub secrets: Vec<caisson_scan::secrets::SecretFinding>,
+    /// Misconfigurations of the image config and the tree.
+    pub misconfigs: Vec<caisson_scan::misconfig::Misconfig>,
+}
+
+/// What is cached per image: everything but the vulnerability matching, which is
+/// redone against the current database each time.
+#[derive(serde::Deserialize)]
+struct CachedScan {
+    catalog: Catalog,
+    secrets: Vec<caisson_scan::secrets::SecretFinding>,
+    misconfigs: Vec<caisson_scan::misconfig::Misconfig>,
 }
 
 struct MountGuard(PathBuf);
@@ -162,12 +178,14 @@ fn catalog_store_image(
     let id = img.config_digest.to_string();
     if let Some(c) = cache {
         if let Ok(raw) = std::fs::read(cache_path(c, &id)) {
-            if let Ok(catalog) = serde_json::from_slice::<Catalog>(&raw) {
+            if let Ok(c) = serde_json::from_slice::<CachedScan>(&raw) {
                 return Ok(Scanned {
                     name,
                     digest: Some(id),
-                    catalog,
+                    catalog: c.catalog,
                     cached: true,
+                    secrets: c.secrets,
+                    misconfigs: c.misconfigs,
                 });
             }
         }
@@ -184,8 +202,15 @@ fn catalog_store_image(
     let mnt = nix::unistd::mkdtemp("/tmp/caisson-scan-XXXXXX")
         .context("create a mount point under /tmp")?;
     let guard = MountGuard(mnt.clone());
-    let catalog = if dirs.len() == 1 {
-        catalog::catalog_image(&dirs[0], &layers)
+    let examine = |merged: &Path| {
+        let mut misconfigs = caisson_scan::misconfig::check_config(
+            &serde_json::to_value(&img.config).unwrap_or_default(),
+        );
+        misconfigs.extend(caisson_scan::misconfig::check_tree(merged));
+        (catalog::catalog_image(merged, &layers), misconfigs)
+    };
+    let (mut catalog, misconfigs) = if dirs.len() == 1 {
+        examine(&dirs[0])
     } else {
         let lower = dirs
             .iter()
@@ -203,15 +228,20 @@ fn catalog_store_image(
             Some(format!("lowerdir={lower}").as_str()),
         )
         .with_context(|| format!("mount the image's layers read-only on {}", mnt.display()))?;
-        catalog::catalog_image(&mnt, &layers)
+        examine(&mnt)
     };
     drop(guard);
+    // secrets: every layer, so one deleted later is still found
+    let (secrets, swarn) = caisson_scan::secrets::scan_layers(&layers);
+    catalog.warnings.extend(swarn);
     if let Some(c) = cache {
         // written whole to a temp file and renamed: a reader never sees half
         let _ = std::fs::create_dir_all(c);
         let dst = cache_path(c, &id);
         let tmp = dst.with_extension(format!("tmp.{}", std::process::id()));
-        if std::fs::write(&tmp, serde_json::to_vec(&catalog)?).is_ok() {
+        let c = serde_json::json!({"catalog": &catalog, "secrets": &secrets, "misconfigs": &misconfigs});
+        let written = std::fs::write(&tmp, serde_json::to_vec(&c)?).is_ok();
+        if written {
             let _ = std::fs::rename(&tmp, &dst);
         }
     }
@@ -220,9 +250,10 @@ fn catalog_store_image(
         digest: Some(id),
         catalog,
         cached: false,
+        secrets,
+        misconfigs,
     })
 }
-
 
 /// Resolve a target and catalog it (images of the store through the cache unless
 /// `no_cache`).
@@ -230,11 +261,16 @@ pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<S
     let p = Path::new(target);
     if let Ok(m) = std::fs::metadata(p) {
         if m.is_dir() && !p.join("oci-layout").exists() {
+            let (secrets, swarn) = caisson_scan::secrets::scan_tree(p);
+            let mut catalog = catalog::catalog_dir(p);
+            catalog.warnings.extend(swarn);
             return Ok(Scanned {
                 name: target.to_string(),
                 digest: None,
-                catalog: catalog::catalog_dir(p),
+                catalog,
                 cached: false,
+                secrets,
+                misconfigs: caisson_scan::misconfig::check_tree(p),
             });
         }
         // an image archive or OCI layout dir: load it into a private store
@@ -251,8 +287,12 @@ pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<S
         return Ok(s);
     }
     let cache = engine.root.join("scan-cache");
-    catalog_store_image(&engine.store, target, (!no_cache).then_some(cache.as_path()))
-        .with_context(|| format!("{target}: not a directory, an archive, or an image in the store"))
+    catalog_store_image(
+        &engine.store,
+        target,
+        (!no_cache).then_some(cache.as_path()),
+    )
+    .with_context(|| format!("{target}: not a directory, an archive, or an image in the store"))
 }
 
 struct TempDir(PathBuf);
@@ -370,9 +410,12 @@ fn load_vex(files: &[PathBuf]) -> Result<Vec<VexStatement>> {
         let raw = std::fs::read(f).with_context(|| format!("read {}", f.display()))?;
         let v: serde_json::Value =
             serde_json::from_slice(&raw).with_context(|| format!("{}: not JSON", f.display()))?;
-        let sts = v["statements"]
-            .as_array()
-            .with_context(|| format!("{}: no \"statements\": not an OpenVEX document", f.display()))?;
+        let sts = v["statements"].as_array().with_context(|| {
+            format!(
+                "{}: no \"statements\": not an OpenVEX document",
+                f.display()
+            )
+        })?;
         for (i, s) in sts.iter().enumerate() {
             let status = s["status"].as_str().unwrap_or("");
             if !matches!(status, "not_affected" | "fixed") {
@@ -429,7 +472,8 @@ fn vex_suppresses(vex: &[VexStatement], f: &Finding, s: &Scanned) -> bool {
         let product = st.products.is_empty()
             || st.products.iter().any(|p| {
                 purl_base(p) == purl_base(&f.purl)
-                    || (!p.contains('@') && purl_base(&f.purl).split('@').next() == Some(p.as_str()))
+                    || (!p.contains('@')
+                        && purl_base(&f.purl).split('@').next() == Some(p.as_str()))
                     || *p == s.name
                     || s.digest.as_deref().is_some_and(|d| p.contains(d))
             });
@@ -467,15 +511,39 @@ pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
     let vex = load_vex(&a.vex)?;
     let scanned = catalog_target(engine, &a.target, a.no_cache)?;
     if scanned.cached {
-        eprintln!("(catalog of {} from the scan cache; --no-cache to redo it)", scanned.digest.as_deref().unwrap_or(""));
+        eprintln!(
+            "(catalog of {} from the scan cache; --no-cache to redo it)",
+            scanned.digest.as_deref().unwrap_or("")
+        );
     }
     print_warnings(&scanned.catalog);
-    let (mut findings, notes) = matcher::match_packages(&db, &scanned.catalog.packages)?;
+    let scanners: Vec<&str> = a.scanners.split(',').map(str::trim).collect();
+    for x in &scanners {
+        if !["vuln", "secret", "misconfig"].contains(x) {
+            bail!("--scanners {x:?}: use vuln, secret, misconfig");
+        }
+    }
+    let mut scanned = scanned;
+    if !scanners.contains(&"secret") {
+        scanned.secrets.clear();
+    }
+    if !scanners.contains(&"misconfig") {
+        scanned.misconfigs.clear();
+    }
+    let (mut findings, notes) = if scanners.contains(&"vuln") {
+        matcher::match_packages(&db, &scanned.catalog.packages)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if let Some(sv) = &severities {
+        scanned.secrets.retain(|x| sv.contains(&x.severity));
+        scanned.misconfigs.retain(|x| sv.contains(&x.severity));
+    }
     for n in &notes {
         eprintln!("note: {n}");
     }
     findings.retain(|f| {
-        !(a.ignore_unfixed && f.fixed.is_none())
+        (!a.ignore_unfixed || f.fixed.is_some())
             && severities.as_ref().is_none_or(|s| s.contains(&f.severity))
             && !ignores.iter().any(|i| *i == f.id || f.aliases.contains(i))
             && !vex_suppresses(&vex, f, &scanned)
@@ -485,7 +553,8 @@ pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
         Some(p) => std::fs::write(p, report).with_context(|| format!("write {}", p.display()))?,
         None => std::io::stdout().write_all(report.as_bytes())?,
     }
-    Ok(if findings.is_empty() { 0 } else { a.exit_code })
+    let any = !findings.is_empty() || !scanned.secrets.is_empty() || !scanned.misconfigs.is_empty();
+    Ok(if any { a.exit_code } else { 0 })
 }
 
 fn render(fmt: ScanFormat, s: &Scanned, findings: &[Finding], db: &Db) -> Result<String> {
@@ -498,6 +567,8 @@ fn render(fmt: ScanFormat, s: &Scanned, findings: &[Finding], db: &Db) -> Result
                 "database": {"version": db.meta("version"), "built": db.meta("built")},
                 "packages": s.catalog.packages.len(),
                 "findings": findings,
+                "secrets": s.secrets,
+                "misconfigurations": s.misconfigs,
                 "warnings": s.catalog.warnings,
             });
             serde_json::to_string_pretty(&v)? + "\n"
@@ -548,6 +619,7 @@ fn table(s: &Scanned, findings: &[Finding]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    secrets_and_misconfigs(&mut out, s);
     if findings.is_empty() {
         return out;
     }
@@ -581,6 +653,46 @@ fn table(s: &Scanned, findings: &[Finding]) -> String {
     out
 }
 
+fn secrets_and_misconfigs(out: &mut String, s: &Scanned) {
+    if !s.secrets.is_empty() {
+        out.push_str(&format!("Secrets: {}\n", s.secrets.len()));
+        for x in &s.secrets {
+            out.push_str(&format!(
+                "  {:<9} {:<24} {}:{}  {}{}{}\n",
+                x.severity,
+                x.rule,
+                x.file,
+                x.line,
+                x.redacted,
+                x.layer
+                    .as_ref()
+                    .map(|l| format!("  layer {}", short(l)))
+                    .unwrap_or_default(),
+                x.deleted_in
+                    .as_ref()
+                    .map(|l| format!("  (deleted in layer {}, still in the image)", short(l)))
+                    .unwrap_or_default()
+            ));
+        }
+        out.push('\n');
+    }
+    if !s.misconfigs.is_empty() {
+        out.push_str(&format!("Misconfigurations: {}\n", s.misconfigs.len()));
+        for m in &s.misconfigs {
+            out.push_str(&format!(
+                "  {:<9} {:<16} {}: {}\n",
+                m.severity, m.id, m.title, m.detail
+            ));
+        }
+        out.push('\n');
+    }
+}
+
+fn short(digest: &str) -> &str {
+    let h = digest.trim_start_matches("sha256:");
+    &h[..h.len().min(12)]
+}
+
 fn sarif(s: &Scanned, findings: &[Finding]) -> Result<String> {
     let mut rules: Vec<serde_json::Value> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -605,6 +717,29 @@ fn sarif(s: &Scanned, findings: &[Finding]) -> Result<String> {
             })
         })
         .collect();
+    let mut results = results;
+    for x in &s.secrets {
+        if seen.insert(x.rule.clone()) {
+            rules.push(serde_json::json!({"id": x.rule, "shortDescription": {"text": x.title}, "properties": {"tags": ["secret", x.severity]}}));
+        }
+        results.push(serde_json::json!({
+            "ruleId": x.rule,
+            "level": "error",
+            "message": {"text": format!("{} in {} ({}){}", x.title, x.file, x.redacted, if x.deleted_in.is_some() { "; deleted in a later layer but still in the image" } else { "" })},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": x.file.trim_start_matches('/')}, "region": {"startLine": x.line}}}],
+        }));
+    }
+    for m in &s.misconfigs {
+        if seen.insert(m.id.clone()) {
+            rules.push(serde_json::json!({"id": m.id, "shortDescription": {"text": m.title}, "properties": {"tags": ["misconfiguration", m.severity]}}));
+        }
+        results.push(serde_json::json!({
+            "ruleId": m.id,
+            "level": if m.severity == "HIGH" { "error" } else { "warning" },
+            "message": {"text": format!("{}: {}", m.title, m.detail)},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": m.file.as_deref().unwrap_or("image-config").trim_start_matches('/')}}}],
+        }));
+    }
     let v = serde_json::json!({
         "version": "2.1.0",
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

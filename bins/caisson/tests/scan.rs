@@ -63,6 +63,20 @@ fn rootfs_tar(dir: &Path) -> PathBuf {
         "usr/lib/python3/dist-packages/Django-2.2.dist-info/METADATA",
         b"Metadata-Version: 2.1\nName: Django\nVersion: 2.2\n",
     );
+    // a cloud key left in the image (made up here: AKIA + 16 base32 chars)
+    let key = format!("AKIA{}", "Q7L2M4N6P3R5T2V7");
+    let creds = format!("[default]\naws_access_key_id = {key}\n");
+    add("root/.aws/credentials", creds.as_bytes());
+    // a setuid binary
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o4755);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    t.append_data(&mut h, "usr/bin/su", &b"\x7fELF"[..])
+        .unwrap();
     t.into_inner().unwrap();
     p
 }
@@ -77,7 +91,13 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     let tar = rootfs_tar(tmp.path());
     ok(
         &root,
-        &["import", tar.to_str().unwrap(), "localhost/scanme:1"],
+        &[
+            "import",
+            "-c",
+            "ENV DB_PASSWORD=s3cr3t-pass-word",
+            tar.to_str().unwrap(),
+            "localhost/scanme:1",
+        ],
     );
     // no database yet: a clear error
     let o = run(&root, &["scan", "localhost/scanme:1"]);
@@ -129,6 +149,49 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
         "{cve}"
     );
     assert_eq!(v["database"]["version"], version.trim());
+    // secrets and misconfigurations are findings of their own kinds
+    let secrets = v["secrets"].as_array().unwrap();
+    assert!(
+        secrets.iter().any(|x| x["rule"] == "aws-access-key-id"
+            && x["file"] == "/root/.aws/credentials"
+            && x["layer"] == layer.as_str()),
+        "{secrets:?}"
+    );
+    assert!(
+        !v.to_string().contains("Q7L2M4N6P3R5T2V7"),
+        "the key is printed in clear"
+    );
+    let mis = v["misconfigurations"].as_array().unwrap();
+    let has = |id: &str, what: &str| {
+        mis.iter()
+            .any(|m| m["id"] == id && m.to_string().contains(what))
+    };
+    assert!(has("CAISSON-IMG-001", "root"), "{mis:?}");
+    assert!(
+        has("CAISSON-IMG-002", "DB_PASSWORD"),
+        "{mis:?}\n{}",
+        ok(&root, &["inspect", "localhost/scanme:1"])
+    );
+    assert!(has("CAISSON-IMG-010", "/usr/bin/su"), "{mis:?}");
+    assert!(
+        !v.to_string().contains("s3cr3t-pass-word"),
+        "the ENV secret is printed in clear"
+    );
+    let only: serde_json::Value = serde_json::from_str(&ok(
+        &root,
+        &[
+            "scan",
+            "-f",
+            "json",
+            "--scanners",
+            "secret",
+            "localhost/scanme:1",
+        ],
+    ))
+    .unwrap();
+    assert!(only["findings"].as_array().unwrap().is_empty());
+    assert!(only["misconfigurations"].as_array().unwrap().is_empty());
+    assert_eq!(only["secrets"].as_array().unwrap().len(), secrets.len());
     // the table names packages and fixes
     let table = ok(&root, &["scan", "localhost/scanme:1"]);
     assert!(
@@ -167,6 +230,8 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
         &root,
         &[
             "scan",
+            "--scanners",
+            "vuln",
             "--exit-code",
             "3",
             "--ignorefile",
@@ -184,7 +249,7 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(
         sarif["runs"][0]["results"].as_array().unwrap().len(),
-        f.len()
+        f.len() + secrets.len() + mis.len()
     );
     let cdx: serde_json::Value = serde_json::from_str(&ok(
         &root,
@@ -238,7 +303,10 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     // the catalog of an image is cached by image id; --no-cache redoes it
     let o = run(&root, &["scan", "-f", "json", "localhost/scanme:1"]);
     assert!(o.stderr.contains("from the scan cache"), "{}", o.stderr);
-    let o = run(&root, &["scan", "-f", "json", "--no-cache", "localhost/scanme:1"]);
+    let o = run(
+        &root,
+        &["scan", "-f", "json", "--no-cache", "localhost/scanme:1"],
+    );
     assert!(!o.stderr.contains("from the scan cache"), "{}", o.stderr);
     // OpenVEX: not_affected statements remove findings for the named product only
     let vex = tmp.path().join("vex.json");
@@ -263,7 +331,14 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     .unwrap();
     let vexed: serde_json::Value = serde_json::from_str(&ok(
         &root,
-        &["scan", "-f", "json", "--vex", vex.to_str().unwrap(), "localhost/scanme:1"],
+        &[
+            "scan",
+            "-f",
+            "json",
+            "--vex",
+            vex.to_str().unwrap(),
+            "localhost/scanme:1",
+        ],
     ))
     .unwrap();
     let vf = vexed["findings"].as_array().unwrap();
@@ -278,7 +353,8 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     for e in std::fs::read_dir(&records).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if name.ends_with(".yaml") {
-            z.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            z.start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
             std::io::Write::write_all(&mut z, &std::fs::read(e.path()).unwrap()).unwrap();
             n += 1;
         }
@@ -288,7 +364,13 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let mut server = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
         .current_dir(&mirror)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -297,17 +379,27 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     let url = format!("http://127.0.0.1:{port}");
     let mut up = String::new();
     for _ in 0..50 {
-        let o = run(&root, &["db", "update", "--mirror", &url, "--ecosystem", "PyPI"]);
+        let o = run(
+            &root,
+            &["db", "update", "--mirror", &url, "--ecosystem", "PyPI"],
+        );
         if o.code == 0 {
             up = o.stdout;
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let bad = run(&root, &["db", "update", "--mirror", &url, "--ecosystem", "NoSuch"]);
+    let bad = run(
+        &root,
+        &["db", "update", "--mirror", &url, "--ecosystem", "NoSuch"],
+    );
     let _ = server.kill();
     let _ = server.wait();
-    assert_eq!(up.trim(), version.trim(), "the same records from a zip give the same database version ({n} files)");
+    assert_eq!(
+        up.trim(),
+        version.trim(),
+        "the same records from a zip give the same database version ({n} files)"
+    );
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("NoSuch/all.zip"), "{}", bad.stderr);
     // the failed update kept the good database

@@ -485,6 +485,17 @@ fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
         let _ = signal_init(state, Signal::SIGKILL);
         return Ok(());
     }
+    // The pidfd first: the init is blocked opening the fifo for writing until we
+    // open it for reading; from then on it may exec, finish and be reaped by its
+    // parent before we look (a container running `echo` does), and its pid be gone.
+    let pidfd = caisson_sys::pidfd_open(state.pid).map_err(|e| match e {
+        caisson_sys::SysError::Syscall { ref source, .. }
+            if source.raw_os_error() == Some(libc::ESRCH) =>
+        {
+            ContainerError::InitFailed("the container init exited before start".into())
+        }
+        e => e.into(),
+    })?;
     let fifo = dir.fifo();
     let f = nix::fcntl::open(
         &fifo,
@@ -492,7 +503,6 @@ fn start_locked(dir: &ContainerDir, state: &State) -> Result<()> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| ContainerError::nix(format!("open {}", fifo.display()), e))?;
-    let pidfd = caisson_sys::pidfd_open(state.pid)?;
     // The init writes one byte, then keeps the fifo open (close-on-exec) through the
     // startContainer hooks until execve: EOF after the byte means the user process
     // now runs, so a signal sent right after `start` reaches it, not the init.

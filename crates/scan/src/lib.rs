@@ -9,8 +9,11 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod cvss;
 pub mod db;
 pub mod matcher;
+pub mod misconfig;
+pub mod secrets;
 pub mod version;
 
 use serde::{Deserialize, Serialize};

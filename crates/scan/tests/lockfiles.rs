@@ -168,7 +168,11 @@ fn go_binary_built_here_with_a_vendored_old_module() {
     let src = tmp.path().join("src");
     let vend = src.join("vendor/golang.org/x/text/language");
     std::fs::create_dir_all(&vend).unwrap();
-    std::fs::write(src.join("go.mod"), "module example.com/app\n\ngo 1.19\n\nrequire golang.org/x/text v0.3.5\n").unwrap();
+    std::fs::write(
+        src.join("go.mod"),
+        "module example.com/app\n\ngo 1.19\n\nrequire golang.org/x/text v0.3.5\n",
+    )
+    .unwrap();
     std::fs::write(
         src.join("vendor/modules.txt"),
         "# golang.org/x/text v0.3.5\n## explicit\ngolang.org/x/text/language\n",
@@ -176,7 +180,11 @@ fn go_binary_built_here_with_a_vendored_old_module() {
     .unwrap();
     // a stand-in for the vendored package: Go records the module version from
     // vendor/modules.txt, which is what a scanner reads
-    std::fs::write(vend.join("language.go"), "package language\n\nfunc Tag() string { return \"en\" }\n").unwrap();
+    std::fs::write(
+        vend.join("language.go"),
+        "package language\n\nfunc Tag() string { return \"en\" }\n",
+    )
+    .unwrap();
     std::fs::write(
         src.join("main.go"),
         "package main\n\nimport (\n\t\"fmt\"\n\t\"golang.org/x/text/language\"\n)\n\nfunc main() { fmt.Println(language.Tag()) }\n",
@@ -195,11 +203,26 @@ fn go_binary_built_here_with_a_vendored_old_module() {
         .env("GOPATH", tmp.path().join("gopath"))
         .output()
         .expect("go (Debian's golang-go) builds the test binary");
-    assert!(o.status.success(), "go build: {}", String::from_utf8_lossy(&o.stderr));
-    let info = Command::new("go").arg("version").arg("-m").arg(&bin).output().unwrap();
+    assert!(
+        o.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let info = Command::new("go")
+        .arg("version")
+        .arg("-m")
+        .arg(&bin)
+        .output()
+        .unwrap();
     let info_file = tmp.path().join("app.gobin.txt");
     std::fs::write(&info_file, &info.stdout).unwrap();
-    let n = check(tmp.path(), &records, &info_file, &tmp.path().join("rootfs"), "Go");
+    let n = check(
+        tmp.path(),
+        &records,
+        &info_file,
+        &tmp.path().join("rootfs"),
+        "Go",
+    );
     assert!(n >= 2, "only {n} findings expected");
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(text.contains("golang.org/x/text\tv0.3.5"), "{text}");
