@@ -3,7 +3,7 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in libseccomp-dev pkg-config busybox-static runc crun iproute2 procps util-linux; do
+for p in libseccomp-dev pkg-config busybox-static runc crun iproute2 procps util-linux golang-go debootstrap; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
