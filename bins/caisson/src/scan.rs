@@ -276,8 +276,24 @@ pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<S
         // an image archive or OCI layout dir: load it into a private store
         let tmp = tempdir("/tmp/caisson-scan-store-XXXXXX")?;
         let store = caisson_image::Store::open(&tmp.0).context("open a temporary store")?;
-        let names = caisson_image::layout::load(&store, p)
-            .with_context(|| format!("{target}: not a directory, OCI layout or image archive"))?;
+        let names = match caisson_image::layout::load(&store, p) {
+            Ok(n) => n,
+            // not an image archive: a tar of a root filesystem (plain, gzip, zstd)
+            Err(load_err) if m.is_file() => {
+                caisson_image::layout::import_rootfs(&store, p, "localhost/scan-target:latest")
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "{target}: neither an image archive ({load_err}) nor a root file system tar ({e})"
+                        )
+                    })?;
+                vec!["localhost/scan-target:latest".to_string()]
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "{target}: not a directory, OCI layout or image archive"
+                )))
+            }
+        };
         let first = names
             .first()
             .cloned()

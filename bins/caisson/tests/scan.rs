@@ -287,6 +287,19 @@ fn db_build_scan_formats_filters_exit_codes_and_sbom() {
     let a: serde_json::Value =
         serde_json::from_str(&ok(&root, &["scan", "-f", "json", arch.to_str().unwrap()])).unwrap();
     assert_eq!(a["findings"].as_array().unwrap().len(), f.len());
+    // a plain root file system tar
+    let t: serde_json::Value =
+        serde_json::from_str(&ok(&root, &["scan", "-f", "json", tar.to_str().unwrap()])).unwrap();
+    assert_eq!(t["findings"].as_array().unwrap().len(), f.len());
+    let junk = tmp.path().join("junk.bin");
+    std::fs::write(&junk, b"not an archive at all").unwrap();
+    let o = run(&root, &["scan", junk.to_str().unwrap()]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains("junk.bin") && o.stderr.contains("neither an image archive"),
+        "{}",
+        o.stderr
+    );
     let dir = tmp.path().join("rootfs");
     std::fs::create_dir_all(&dir).unwrap();
     let st = Command::new("tar")
