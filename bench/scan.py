@@ -110,7 +110,7 @@ def synthetic_corpus(n, out):
                 a["package"] = dict(a["package"], name=f"{a['package']['name']}-{i % 50000}")
                 aff.append(a)
             r["affected"] = aff
-            z.writestr(f"SYN-{i:07d}.json", json.dumps(r))
+            z.writestr(f"SYN-{i:07d}.json", json.dumps(r, default=str))
 
 
 def main():

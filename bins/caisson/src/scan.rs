@@ -163,11 +163,22 @@ fn cache_path(cache: &Path, image_id: &str) -> PathBuf {
     ))
 }
 
-/// Catalog an image of a store (from the cache under `cache` when there).
+/// Which scans besides the package catalog to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Want {
+    /// Secrets.
+    pub secrets: bool,
+    /// Misconfigurations.
+    pub misconfig: bool,
+}
+
+/// Catalog an image of a store (from the cache under `cache` when there; the cache
+/// is written only by a full scan).
 fn catalog_store_image(
     store: &caisson_image::Store,
     what: &str,
     cache: Option<&Path>,
+    want: Want,
 ) -> Result<Scanned> {
     let img = caisson_image::images::resolve(store, what)?;
     let name = img
@@ -209,6 +220,14 @@ fn catalog_store_image(
         misconfigs.extend(caisson_scan::misconfig::check_tree(merged));
         (catalog::catalog_image(merged, &layers), misconfigs)
     };
+    let layers_for_secrets = layers.clone();
+    let secrets_job = std::thread::spawn(move || {
+        if want.secrets {
+            caisson_scan::secrets::scan_layers(&layers_for_secrets)
+        } else {
+            (Vec::new(), Vec::new())
+        }
+    });
     let (mut catalog, misconfigs) = if dirs.len() == 1 {
         examine(&dirs[0])
     } else {
@@ -232,9 +251,14 @@ fn catalog_store_image(
     };
     drop(guard);
     // secrets: every layer, so one deleted later is still found
-    let (secrets, swarn) = caisson_scan::secrets::scan_layers(&layers);
+    let (secrets, swarn) = secrets_job.join().unwrap_or_default();
     catalog.warnings.extend(swarn);
-    if let Some(c) = cache {
+    let misconfigs = if want.misconfig {
+        misconfigs
+    } else {
+        Vec::new()
+    };
+    if let Some(c) = cache.filter(|_| want.secrets && want.misconfig) {
         // written whole to a temp file and renamed: a reader never sees half
         let _ = std::fs::create_dir_all(c);
         let dst = cache_path(c, &id);
@@ -257,12 +281,27 @@ fn catalog_store_image(
 
 /// Resolve a target and catalog it (images of the store through the cache unless
 /// `no_cache`).
-pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<Scanned> {
+pub fn catalog_target(
+    engine: &Engine,
+    target: &str,
+    no_cache: bool,
+    want: Want,
+) -> Result<Scanned> {
     let p = Path::new(target);
     if let Ok(m) = std::fs::metadata(p) {
         if m.is_dir() && !p.join("oci-layout").exists() {
-            let (secrets, swarn) = caisson_scan::secrets::scan_tree(p);
-            let mut catalog = catalog::catalog_dir(p);
+            // the secret search reads every text file: it runs beside the catalog
+            let (mut catalog, (secrets, swarn)) = std::thread::scope(|sc| {
+                let sec = sc.spawn(|| {
+                    if want.secrets {
+                        caisson_scan::secrets::scan_tree(p)
+                    } else {
+                        (Vec::new(), Vec::new())
+                    }
+                });
+                let c = catalog::catalog_dir(p);
+                (c, sec.join().unwrap_or_default())
+            });
             catalog.warnings.extend(swarn);
             return Ok(Scanned {
                 name: target.to_string(),
@@ -270,7 +309,11 @@ pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<S
                 catalog,
                 cached: false,
                 secrets,
-                misconfigs: caisson_scan::misconfig::check_tree(p),
+                misconfigs: if want.misconfig {
+                    caisson_scan::misconfig::check_tree(p)
+                } else {
+                    Vec::new()
+                },
             });
         }
         // an image archive or OCI layout dir: load it into a private store
@@ -298,7 +341,7 @@ pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<S
             .first()
             .cloned()
             .with_context(|| format!("{target}: the archive holds no image"))?;
-        let mut s = catalog_store_image(&store, &first, None)?;
+        let mut s = catalog_store_image(&store, &first, None, want)?;
         s.name = format!("{target} ({first})");
         return Ok(s);
     }
@@ -307,6 +350,7 @@ pub fn catalog_target(engine: &Engine, target: &str, no_cache: bool) -> Result<S
         &engine.store,
         target,
         (!no_cache).then_some(cache.as_path()),
+        want,
     )
     .with_context(|| format!("{target}: not a directory, an archive, or an image in the store"))
 }
@@ -525,7 +569,17 @@ pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
     }
     let ignores = load_ignores(a.ignorefile.as_deref())?;
     let vex = load_vex(&a.vex)?;
-    let scanned = catalog_target(engine, &a.target, a.no_cache)?;
+    let scanners: Vec<&str> = a.scanners.split(',').map(str::trim).collect();
+    for x in &scanners {
+        if !["vuln", "secret", "misconfig"].contains(x) {
+            bail!("--scanners {x:?}: use vuln, secret, misconfig");
+        }
+    }
+    let want = Want {
+        secrets: scanners.contains(&"secret"),
+        misconfig: scanners.contains(&"misconfig"),
+    };
+    let scanned = catalog_target(engine, &a.target, a.no_cache, want)?;
     if scanned.cached {
         eprintln!(
             "(catalog of {} from the scan cache; --no-cache to redo it)",
@@ -533,12 +587,6 @@ pub fn scan_command(engine: &Engine, a: &ScanArgs) -> Result<i32> {
         );
     }
     print_warnings(&scanned.catalog);
-    let scanners: Vec<&str> = a.scanners.split(',').map(str::trim).collect();
-    for x in &scanners {
-        if !["vuln", "secret", "misconfig"].contains(x) {
-            bail!("--scanners {x:?}: use vuln, secret, misconfig");
-        }
-    }
     let mut scanned = scanned;
     if !scanners.contains(&"secret") {
         scanned.secrets.clear();
@@ -872,7 +920,15 @@ fn spdx(s: &Scanned) -> serde_json::Value {
 
 /// `caisson sbom`.
 pub fn sbom_command(engine: &Engine, a: &SbomArgs) -> Result<i32> {
-    let s = catalog_target(engine, &a.target, false)?;
+    let s = catalog_target(
+        engine,
+        &a.target,
+        false,
+        Want {
+            secrets: false,
+            misconfig: false,
+        },
+    )?;
     print_warnings(&s.catalog);
     let v = match a.format.as_str() {
         "cyclonedx" | "cyclonedx-json" => cyclonedx(&s),

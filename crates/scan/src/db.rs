@@ -139,12 +139,15 @@ struct Loader<'c> {
     tx: rusqlite::Transaction<'c>,
     report: BuildReport,
     hasher: Vec<(String, String)>,
+    /// Advisory ids loaded so far (a repeated id replaces the earlier record).
+    seen: std::collections::HashSet<String>,
 }
 
 impl Loader<'_> {
     fn insert_advisory(&mut self, a: &Advisory, modified: &str) -> rusqlite::Result<bool> {
-        let n = self.tx.execute(
+        let n = self.tx.prepare_cached(
             "INSERT OR REPLACE INTO advisories(id, aliases, summary, cvss_vector, cvss_score, severity, published, modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?.execute(
             params![
                 a.id,
                 serde_json::to_string(&a.aliases).expect("serialises"),
@@ -156,9 +159,12 @@ impl Loader<'_> {
                 modified
             ],
         )?;
-        // a record seen twice (e.g. in two archives) replaces its affected rows
-        self.tx
-            .execute("DELETE FROM affected WHERE advisory = ?1", params![a.id])?;
+        // a record seen twice (e.g. in two archives) replaces its affected rows;
+        // only then is the (unindexed) delete worth its scan
+        if !self.seen.insert(a.id.clone()) {
+            self.tx
+                .execute("DELETE FROM affected WHERE advisory = ?1", params![a.id])?;
+        }
         self.hasher.push((a.id.clone(), modified.to_string()));
         Ok(n > 0)
     }
@@ -494,6 +500,7 @@ impl Db {
             tx,
             report: BuildReport::default(),
             hasher: Vec::new(),
+            seen: std::collections::HashSet::new(),
         };
         for (i, f) in files.iter().enumerate() {
             progress(i, files.len());
