@@ -399,40 +399,18 @@ fn parse_installed(i: &Input<'_>) -> Result<Vec<Package>, String> {
 mod tests {
     use super::*;
 
+    use crate::catalog::testutil::{pairs, parse_with, set};
+
     fn cat(name: &str) -> Cataloger {
-        catalogers().into_iter().find(|c| c.name == name).unwrap()
+        crate::catalog::testutil::find(catalogers(), name)
     }
 
     fn parse_full(c: &str, path: &str, data: &str) -> Result<Vec<Package>, String> {
-        let cat = cat(c);
-        assert!((cat.claims)(path), "{c} does not claim {path}");
-        let p = (cat.parse)(&Input {
-            path,
-            data: data.as_bytes(),
-            distro: None,
-        })?;
-        for x in &p {
-            assert_eq!(x.location, path);
-            assert_eq!(x.ecosystem, "npm");
-            assert!(x.layer.is_none() && x.source.is_none());
-        }
-        Ok(p)
+        parse_with(catalogers(), c, path, data, Some("npm"))
     }
 
     fn run(c: &str, path: &str, data: &str) -> Result<Vec<(String, String)>, String> {
-        Ok(parse_full(c, path, data)?
-            .into_iter()
-            .map(|p| (p.name, p.version))
-            .collect())
-    }
-
-    fn set(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = v
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        v.sort();
-        v
+        parse_full(c, path, data).map(pairs)
     }
 
     const LOCK_V1: &str = r#"{

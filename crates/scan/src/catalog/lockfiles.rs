@@ -593,29 +593,10 @@ fn parse_composer_installed(i: &Input<'_>) -> Result<Vec<Package>, String> {
 mod tests {
     use super::*;
 
-    fn run(c: &str, path: &str, data: &str) -> Result<Vec<(String, String)>, String> {
-        let cats = catalogers();
-        let cat = cats.iter().find(|x| x.name == c).unwrap();
-        assert!((cat.claims)(path), "{c} does not claim {path}");
-        let p = (cat.parse)(&Input {
-            path,
-            data: data.as_bytes(),
-            distro: None,
-        })?;
-        for x in &p {
-            assert_eq!(x.location, path);
-            assert!(x.layer.is_none() && x.source.is_none());
-        }
-        Ok(p.into_iter().map(|p| (p.name, p.version)).collect())
-    }
+    use crate::catalog::testutil::{pairs, parse_with, set};
 
-    fn set(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = v
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        v.sort();
-        v
+    fn run(c: &str, path: &str, data: &str) -> Result<Vec<(String, String)>, String> {
+        parse_with(catalogers(), c, path, data, None).map(pairs)
     }
 
     fn parse_full(c: &str, path: &str, data: &str) -> Vec<Package> {

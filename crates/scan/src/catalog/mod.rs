@@ -13,6 +13,8 @@ pub mod js;
 pub mod lockfiles;
 pub mod python;
 pub mod rpm;
+#[cfg(test)]
+mod testutil;
 
 use std::path::Path;
 

@@ -355,37 +355,21 @@ fn parse_pipfile_lock(i: &Input<'_>) -> Result<Vec<Package>, String> {
 mod tests {
     use super::*;
 
+    use crate::catalog::testutil::{pairs, parse_with, set};
+
     fn cat(name: &str) -> Cataloger {
-        catalogers().into_iter().find(|c| c.name == name).unwrap()
+        crate::catalog::testutil::find(catalogers(), name)
     }
 
     fn run(c: &str, path: &str, data: &str) -> Result<Vec<(String, String)>, String> {
-        let cat = cat(c);
-        assert!((cat.claims)(path), "{c} does not claim {path}");
-        let p = (cat.parse)(&Input {
-            path,
-            data: data.as_bytes(),
-            distro: None,
-        })?;
+        let p = parse_with(catalogers(), c, path, data, Some("PyPI"))?;
         for x in &p {
-            assert_eq!(x.location, path);
-            assert_eq!(x.ecosystem, "PyPI");
             assert_eq!(
                 x.purl,
                 format!("pkg:pypi/{}@{}", x.name, x.version.replace('+', "%2B"))
             );
-            assert!(x.layer.is_none() && x.source.is_none());
         }
-        Ok(p.into_iter().map(|p| (p.name, p.version)).collect())
-    }
-
-    fn set(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = v
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
-        v.sort();
-        v
+        Ok(pairs(p))
     }
 
     #[test]
