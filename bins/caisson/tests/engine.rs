@@ -99,6 +99,22 @@ fn overlay_mounts_under(p: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Removes every container of a root when dropped, so a test that fails half-way
+/// leaves no container (or its monitor, mounts and cgroups) running.
+struct RemoveAll(PathBuf);
+
+impl Drop for RemoveAll {
+    fn drop(&mut self) {
+        let o = run_in(&self.0, &["ps", "-a", "-q"]);
+        let ids: Vec<&str> = o.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = run_in(&self.0, &args);
+        }
+    }
+}
+
 fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while std::time::Instant::now() < end {
@@ -118,6 +134,7 @@ fn pull_run_hardened_detached_lifecycle_push_and_clean() {
         .tempdir()
         .unwrap();
     let root = tmp.path().join("root");
+    let _cleanup = RemoveAll(root.clone());
     let id = ok(&root, &["pull", "-q", IMAGE]);
     assert!(id.trim().starts_with("sha256:"), "{id}");
     let images = ok(&root, &["images"]);
@@ -345,6 +362,7 @@ fn interactive_terminal_and_follow_logs() {
         .tempdir()
         .unwrap();
     let root = tmp.path().join("root");
+    let _cleanup = RemoveAll(root.clone());
     ok(&root, &["pull", "-q", IMAGE]);
     // -it under a real terminal (script(1)); input typed at the container's shell
     let (code, text) = at_terminal(
@@ -488,6 +506,7 @@ fn userns_auto_maps_root_to_an_unprivileged_host_range() {
         .tempdir()
         .unwrap();
     let root = tmp.path().join("root");
+    let _cleanup = RemoveAll(root.clone());
     ok(&root, &["pull", "-q", IMAGE]);
     // inside: root, files of the image owned by root, writes work
     let out = ok(
@@ -669,6 +688,7 @@ fn ports_volumes_log_rotation_and_exec_tty() {
         .tempdir()
         .unwrap();
     let root = tmp.path().join("root");
+    let _cleanup = RemoveAll(root.clone());
     import_web_image(&root, tmp.path());
     let img = ok(&root, &["inspect", "localhost/web:1"]);
     assert!(
