@@ -391,7 +391,7 @@ pub fn db_command(engine: &Engine, cmd: DbCommand) -> Result<i32> {
                     }
                 }
             };
-            let r = Db::build(&from, &path, &mut progress)?;
+            let r = Db::build(&from, &path, &caisson_engine::now(), &mut progress)?;
             for w in &r.warnings {
                 eprintln!("warning: {}: {}", w.file, w.message);
             }
@@ -433,7 +433,7 @@ pub fn db_command(engine: &Engine, cmd: DbCommand) -> Result<i32> {
                 }
                 zips.push(dst);
             }
-            let r = Db::build(&zips, &path, &mut |_, _| {})?;
+            let r = Db::build(&zips, &path, &caisson_engine::now(), &mut |_, _| {})?;
             for w in &r.warnings {
                 eprintln!("warning: {}: {}", w.file, w.message);
             }

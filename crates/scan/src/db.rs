@@ -448,11 +448,13 @@ CREATE TABLE affected(advisory TEXT NOT NULL, ecosystem TEXT NOT NULL, base TEXT
 
 impl Db {
     /// Build a database at `db` from the advisories under `from` (directories of
-    /// OSV JSON/YAML, OSV `all.zip` archives, Debian tracker JSON). The file is
-    /// written beside `db` and renamed over it only when complete.
+    /// OSV JSON/YAML, OSV `all.zip` archives, Debian tracker JSON), recording
+    /// `built` (the caller's timestamp) as its build time. The file is written
+    /// beside `db` and renamed over it only when complete.
     pub fn build(
         from: &[PathBuf],
         db: &Path,
+        built: &str,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<BuildReport> {
         let mut files = Vec::new();
@@ -468,7 +470,7 @@ impl Db {
         }
         let tmp = db.with_extension(format!("tmp.{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
-        let res = Self::build_into(&files, &tmp, progress);
+        let res = Self::build_into(&files, &tmp, built, progress);
         match res {
             Ok(r) => {
                 std::fs::rename(&tmp, db).map_err(|source| ScanError::Io {
@@ -488,6 +490,7 @@ impl Db {
     fn build_into(
         files: &[PathBuf],
         tmp: &Path,
+        built: &str,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<BuildReport> {
         let e = db_err(tmp);
@@ -534,13 +537,10 @@ impl Db {
             h.update([0]);
         }
         let version = format!("sha256:{:x}", h.finalize());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         for (k, v) in [
             ("schema", SCHEMA.to_string()),
             ("version", version.clone()),
-            ("built", crate::rfc3339(now)),
+            ("built", built.to_string()),
             ("records", l.report.records.to_string()),
         ] {
             l.tx.execute(

@@ -87,26 +87,3 @@ pub enum ScanError {
 
 /// Result with [`ScanError`].
 pub type Result<T, E = ScanError> = std::result::Result<T, E>;
-
-/// Seconds since the epoch as RFC 3339 UTC (`2026-11-30T23:59:59Z`).
-pub fn rfc3339(secs: u64) -> String {
-    let days = secs / 86400;
-    let rem = secs % 86400;
-    // civil-from-days (Howard Hinnant's algorithm)
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}

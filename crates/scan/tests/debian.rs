@@ -100,7 +100,7 @@ fn debian_bookworm_rootfs_matches_exactly_the_changelog_fixes_newer_than_install
     )
     .unwrap();
     let dbp = tmp.path().join("v.db");
-    let r = Db::build(&[tf], &dbp, &mut |_, _| {}).unwrap();
+    let r = Db::build(&[tf], &dbp, "test", &mut |_, _| {}).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     let db = Db::open(&dbp).unwrap();
     // scan

@@ -61,7 +61,7 @@ fn check(tmp: &Path, records: &Path, lockfile: &Path, root: &Path, eco: &str) ->
     );
     let want: BTreeSet<(String, String, Vec<String>)> = serde_json::from_str(&out).unwrap();
     let dbp = tmp.join(format!("{eco}.db"));
-    let r = Db::build(&[records.to_path_buf()], &dbp, &mut |_, _| {}).unwrap();
+    let r = Db::build(&[records.to_path_buf()], &dbp, "test", &mut |_, _| {}).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     let db = Db::open(&dbp).unwrap();
     let cat = catalog_dir(root);

@@ -84,7 +84,7 @@ fn old_pypi_wheels_give_exactly_the_oracles_findings() {
     );
     // us
     let dbp = tmp.path().join("v.db");
-    let r = Db::build(std::slice::from_ref(&records), &dbp, &mut |_, _| {}).unwrap();
+    let r = Db::build(std::slice::from_ref(&records), &dbp, "test", &mut |_, _| {}).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     assert!(r.withdrawn >= 1, "the corpus has a withdrawn record");
     let db = Db::open(&dbp).unwrap();
