@@ -386,10 +386,9 @@ fn finish_process(a: &ChildArgs<'_>, p: &Process, ch: &Channel) -> Result<CStrin
             ContainerError::Unsupported(format!("process.rlimits {:?}: {e}", r.typ()))
         })?;
     }
+    // in a new user namespace the parent has written it (the file is host root's)
     if let Some(adj) = p.oom_score_adj() {
-        let already = std::fs::read_to_string("/proc/self/oom_score_adj")
-            .is_ok_and(|v| v.trim() == adj.to_string());
-        if !already {
+        if !crate::config::has_new_ns(a.spec, LinuxNamespaceType::User) {
             std::fs::write("/proc/self/oom_score_adj", adj.to_string())
                 .map_err(|e| ContainerError::io("write", "/proc/self/oom_score_adj", e))?;
         }
