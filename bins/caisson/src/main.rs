@@ -7,6 +7,8 @@
 //! (as Docker).
 #![forbid(unsafe_code)]
 
+mod audit;
+mod policy;
 mod scan;
 
 use std::io::Write;
@@ -332,6 +334,15 @@ enum Command {
         #[command(subcommand)]
         command: scan::DbCommand,
     },
+    /// Policy gate: evaluate inputs against Rego policy sets, run policy unit tests.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// Kubernetes validating admission webhook (AdmissionReview v1 over TLS).
+    Webhook(policy::WebhookArgs),
+    /// Host and container configuration audit (after the CIS Docker Benchmark).
+    Audit(audit::AuditArgs),
     /// Named volumes: ls, create, rm.
     Volume {
         #[command(subcommand)]
@@ -539,9 +550,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         return Ok(0);
     }
+    match cli.command {
+        Command::Policy { command } => return policy::policy_command(&cli.root, command),
+        Command::Webhook(a) => return policy::webhook_command(&cli.root, a),
+        _ => {}
+    }
     let engine = Engine::open(&cli.root).with_context(|| format!("open {}", cli.root.display()))?;
     match cli.command {
-        Command::Version { .. } | Command::Monitor { .. } => unreachable!("handled above"),
+        Command::Version { .. }
+        | Command::Monitor { .. }
+        | Command::Policy { .. }
+        | Command::Webhook(_) => unreachable!("handled above"),
+        Command::Audit(a) => audit::audit_command(&engine, &a),
         Command::Pull {
             image,
             insecure,

@@ -1,0 +1,1 @@
+//! Gatekeeper-compatible constraint templates (our own Rego) and constraint matching.
