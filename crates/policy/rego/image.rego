@@ -1,0 +1,100 @@
+# Image rules: what an image may carry and where it may come from. Read the image
+# references of the input (`input.images`) and the scan report (`input.scan`, the
+# JSON of `caisson scan`). Parameters: data.caisson.parameters (policy config).
+package caisson.image
+
+import rego.v1
+
+default_params := {
+	"allowed_registries": [],
+	"deny_severities": ["CRITICAL", "HIGH"],
+	"require_digest": true,
+	"require_scan": false,
+	"deny_secrets": true,
+}
+
+params := object.union(default_params, object.get(data, ["caisson", "parameters"], {}))
+
+# --- allowed registries ----------------------------------------------------------
+# An entry allows a registry (`registry.example.com`), a repository prefix
+# (`registry.example.com/team/`) or a glob ending in `*`.
+allowed(img) if {
+	some r in params.allowed_registries
+	full := concat("/", [img.registry, img.repository])
+	allowed_by(r, img.registry, full)
+}
+
+allowed_by(r, registry, _) if r == registry
+
+allowed_by(r, _, full) if {
+	endswith(r, "/")
+	startswith(full, r)
+}
+
+allowed_by(r, _, full) if {
+	endswith(r, "*")
+	startswith(full, trim_suffix(r, "*"))
+}
+
+violation contains {
+	"rule": "allowed-registries", "container": img.container, "image": img.ref,
+	"msg": sprintf("image \"%s\" comes from registry \"%s\", which is not in the allowed list %v", [img.ref, img.registry, params.allowed_registries]),
+} if {
+	count(params.allowed_registries) > 0
+	some img in input.images
+	not allowed(img)
+}
+
+# --- digest pinning ----------------------------------------------------------------
+violation contains {
+	"rule": "require-digest", "container": img.container, "image": img.ref,
+	"msg": sprintf("image \"%s\" is not pinned by digest (use NAME@sha256:...)", [img.ref]),
+} if {
+	params.require_digest
+	some img in input.images
+	not img.pinned
+}
+
+# --- fixable vulnerabilities -----------------------------------------------------
+fixable contains sprintf("%s (%s, %s %s -> %s)", [f.id, f.severity, f["package"], f.installed, f.fixed]) if {
+	some f in input.scan.findings
+	f.severity in params.deny_severities
+	is_string(f.fixed)
+}
+
+violation contains {
+	"rule": "vulnerabilities",
+	"msg": sprintf("image has %d fixable %s vulnerabilities: %s%s", [
+		count(fixable), concat("/", params.deny_severities),
+		concat(", ", array.slice(sort(fixable), 0, 5)), more(count(fixable) - 5),
+	]),
+} if {
+	count(fixable) > 0
+}
+
+more(n) := "" if n <= 0
+
+more(n) := sprintf(", and %d more", [n]) if n > 0
+
+# --- secrets in layers -------------------------------------------------------------
+violation contains {
+	"rule": "secrets",
+	"msg": sprintf("image layer %s holds a secret: %s in %s line %d%s", [object.get(s, "layer", "?"), s.title, s.file, s.line, deleted(s)]),
+} if {
+	params.deny_secrets
+	some s in input.scan.secrets
+}
+
+deleted(s) := sprintf(" (deleted by a later layer %s, still in the image's history)", [s.deleted_in]) if is_string(s.deleted_in)
+
+deleted(s) := "" if not is_string(s.deleted_in)
+
+# --- a scan is required --------------------------------------------------------------
+violation contains {
+	"rule": "scan-required",
+	"msg": "no scan report for the image (scan it with `caisson scan` first)",
+} if {
+	params.require_scan
+	count(input.images) > 0
+	not is_object(input.scan)
+}

@@ -1,0 +1,199 @@
+# Kubernetes Pod Security Standards, "baseline" level, control by control
+# (https://kubernetes.io/docs/concepts/security/pod-security-standards/, as enforced
+# by Pod Security Admission). Input: Caisson's Pod-like document (crates/policy/src/input.rs),
+# so the same rules judge a Pod, an AdmissionReview and an OCI config.json.
+package caisson.pss.baseline
+
+import rego.v1
+
+# Every container of the pod with the path of its field: [path, container].
+containers contains [sprintf("spec.%s[%d]", [list, i]), c] if {
+	some list in ["containers", "initContainers", "ephemeralContainers"]
+	some i, c in input.spec[list]
+}
+
+# Capabilities that may be added: the container runtimes' default set without NET_RAW.
+allowed_caps := {
+	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+	"NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}
+
+# Namespaced sysctls isolated between pods (the "safe" set, through Kubernetes 1.29).
+safe_sysctls := {
+	"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+	"net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+	"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+	"net.ipv4.tcp_keepalive_probes",
+}
+
+selinux_types := {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+
+apparmor_types := {"RuntimeDefault", "Localhost"}
+
+# --- HostProcess ---------------------------------------------------------------
+violation contains {
+	"rule": "host-process",
+	"field": "spec.securityContext.windowsOptions.hostProcess",
+	"msg": "pod sets windowsOptions.hostProcess=true (privileged access to the Windows node)",
+} if {
+	input.spec.securityContext.windowsOptions.hostProcess == true
+}
+
+violation contains {
+	"rule": "host-process", "container": c.name,
+	"field": concat("", [path, ".securityContext.windowsOptions.hostProcess"]),
+	"msg": sprintf("container \"%s\" sets windowsOptions.hostProcess=true", [c.name]),
+} if {
+	some [path, c] in containers
+	c.securityContext.windowsOptions.hostProcess == true
+}
+
+# --- Host namespaces -----------------------------------------------------------
+violation contains {
+	"rule": "host-namespaces", "field": concat(".", ["spec", f]),
+	"msg": sprintf("%s=true shares the host's %s namespace", [f, kind]),
+} if {
+	some f, kind in {"hostNetwork": "network", "hostPID": "process", "hostIPC": "IPC"}
+	input.spec[f] == true
+}
+
+# --- Privileged containers -----------------------------------------------------
+violation contains {
+	"rule": "privileged", "container": c.name,
+	"field": concat("", [path, ".securityContext.privileged"]),
+	"msg": sprintf("container \"%s\" is privileged", [c.name]),
+} if {
+	some [path, c] in containers
+	c.securityContext.privileged == true
+}
+
+# --- Capabilities --------------------------------------------------------------
+violation contains {
+	"rule": "capabilities", "container": c.name,
+	"field": concat("", [path, ".securityContext.capabilities.add"]),
+	"msg": sprintf("container \"%s\" adds capability %s, beyond the default set", [c.name, cap]),
+} if {
+	some [path, c] in containers
+	some cap in c.securityContext.capabilities.add
+	not allowed_caps[cap]
+}
+
+# --- HostPath volumes ----------------------------------------------------------
+violation contains {
+	"rule": "host-path-volumes", "field": sprintf("spec.volumes[%d].hostPath", [i]),
+	"msg": sprintf("volume \"%s\" mounts host path \"%s\"", [v.name, object.get(v.hostPath, "path", "")]),
+} if {
+	some i, v in input.spec.volumes
+	v.hostPath
+}
+
+# --- Host ports ----------------------------------------------------------------
+violation contains {
+	"rule": "host-ports", "container": c.name,
+	"field": sprintf("%s.ports[%d].hostPort", [path, j]),
+	"msg": sprintf("container \"%s\" uses host port %d", [c.name, p.hostPort]),
+} if {
+	some [path, c] in containers
+	some j, p in c.ports
+	p.hostPort != 0
+}
+
+# --- AppArmor ------------------------------------------------------------------
+violation contains {
+	"rule": "apparmor", "field": "spec.securityContext.appArmorProfile.type",
+	"msg": sprintf("pod AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [t]),
+} if {
+	t := input.spec.securityContext.appArmorProfile.type
+	not apparmor_types[t]
+}
+
+violation contains {
+	"rule": "apparmor", "container": c.name,
+	"field": concat("", [path, ".securityContext.appArmorProfile.type"]),
+	"msg": sprintf("container \"%s\" AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [c.name, t]),
+} if {
+	some [path, c] in containers
+	t := c.securityContext.appArmorProfile.type
+	not apparmor_types[t]
+}
+
+violation contains {
+	"rule": "apparmor", "field": sprintf("metadata.annotations[\"%s\"]", [k]),
+	"msg": sprintf("AppArmor annotation %s=\"%s\" is not allowed (runtime/default or localhost/*)", [k, val]),
+} if {
+	some k, val in input.metadata.annotations
+	startswith(k, "container.apparmor.security.beta.kubernetes.io/")
+	val != "runtime/default"
+	not startswith(val, "localhost/")
+}
+
+# --- SELinux -------------------------------------------------------------------
+selinux_options contains ["spec.securityContext.seLinuxOptions", "", input.spec.securityContext.seLinuxOptions]
+
+selinux_options contains [concat("", [path, ".securityContext.seLinuxOptions"]), c.name, c.securityContext.seLinuxOptions] if {
+	some [path, c] in containers
+}
+
+violation contains v if {
+	some [field, name, o] in selinux_options
+	t := object.get(o, "type", "")
+	not selinux_types[t]
+	v := object.union(who(name), {
+		"rule": "selinux", "field": concat("", [field, ".type"]),
+		"msg": sprintf("%sSELinux type \"%s\" is not allowed (container_t, container_init_t, container_kvm_t, container_engine_t)", [whose(name), t]),
+	})
+}
+
+violation contains v if {
+	some [field, name, o] in selinux_options
+	some part in ["user", "role"]
+	object.get(o, part, "") != ""
+	v := object.union(who(name), {
+		"rule": "selinux", "field": concat(".", [field, part]),
+		"msg": sprintf("%ssets SELinux %s \"%s\" (must be unset)", [whose(name), part, o[part]]),
+	})
+}
+
+who(name) := {} if name == ""
+
+who(name) := {"container": name} if name != ""
+
+whose(name) := "pod " if name == ""
+
+whose(name) := sprintf("container \"%s\" ", [name]) if name != ""
+
+# --- /proc mount type ----------------------------------------------------------
+violation contains {
+	"rule": "proc-mount", "container": c.name,
+	"field": concat("", [path, ".securityContext.procMount"]),
+	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [c.name, c.securityContext.procMount]),
+} if {
+	some [path, c] in containers
+	c.securityContext.procMount != "Default"
+}
+
+# --- Seccomp -------------------------------------------------------------------
+violation contains {
+	"rule": "seccomp", "field": "spec.securityContext.seccompProfile.type",
+	"msg": "pod seccomp profile is Unconfined",
+} if {
+	input.spec.securityContext.seccompProfile.type == "Unconfined"
+}
+
+violation contains {
+	"rule": "seccomp", "container": c.name,
+	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
+	"msg": sprintf("container \"%s\" seccomp profile is Unconfined", [c.name]),
+} if {
+	some [path, c] in containers
+	c.securityContext.seccompProfile.type == "Unconfined"
+}
+
+# --- Sysctls -------------------------------------------------------------------
+violation contains {
+	"rule": "sysctls", "field": sprintf("spec.securityContext.sysctls[%d].name", [i]),
+	"msg": sprintf("sysctl %s is not in the safe set", [s.name]),
+} if {
+	some i, s in input.spec.securityContext.sysctls
+	not safe_sysctls[s.name]
+}

@@ -1,0 +1,121 @@
+# Kubernetes Pod Security Standards, "restricted" level: the controls it adds to
+# baseline (the set pss-restricted evaluates both packages). Field by field as Pod
+# Security Admission enforces them; Windows pods are exempt where the standard says so.
+package caisson.pss.restricted
+
+import rego.v1
+
+containers := data.caisson.pss.baseline.containers
+
+windows if input.spec.os.name == "windows"
+
+allowed_volume_types := {
+	"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+	"persistentVolumeClaim", "projected", "secret",
+}
+
+# --- Volume types --------------------------------------------------------------
+violation contains {
+	"rule": "volume-types", "field": sprintf("spec.volumes[%d].%s", [i, k]),
+	"msg": sprintf("volume \"%s\" uses type %s (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected, secret)", [v.name, k]),
+} if {
+	some i, v in input.spec.volumes
+	some k, _ in v
+	k != "name"
+	k != "hostPath" # baseline's host-path-volumes reports it
+	not allowed_volume_types[k]
+}
+
+# --- Privilege escalation ------------------------------------------------------
+violation contains {
+	"rule": "allow-privilege-escalation", "container": c.name,
+	"field": concat("", [path, ".securityContext.allowPrivilegeEscalation"]),
+	"msg": sprintf("container \"%s\" must set allowPrivilegeEscalation=false (no_new_privs)", [c.name]),
+} if {
+	not windows
+	some [path, c] in containers
+	not c.securityContext.allowPrivilegeEscalation == false
+}
+
+# --- Running as non-root -------------------------------------------------------
+violation contains {
+	"rule": "run-as-non-root", "field": "spec.securityContext.runAsNonRoot",
+	"msg": "pod sets runAsNonRoot=false",
+} if {
+	input.spec.securityContext.runAsNonRoot == false
+}
+
+violation contains {
+	"rule": "run-as-non-root", "container": c.name,
+	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
+	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [c.name]),
+} if {
+	some [path, c] in containers
+	c.securityContext.runAsNonRoot == false
+}
+
+violation contains {
+	"rule": "run-as-non-root", "container": c.name,
+	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
+	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [c.name]),
+} if {
+	not input.spec.securityContext.runAsNonRoot == true
+	some [path, c] in containers
+	not has_key(object.get(c, "securityContext", {}), "runAsNonRoot")
+}
+
+has_key(o, k) if _ = o[k]
+
+# --- Running as a non-root user ------------------------------------------------
+violation contains {
+	"rule": "run-as-user", "field": "spec.securityContext.runAsUser",
+	"msg": "pod sets runAsUser=0",
+} if {
+	input.spec.securityContext.runAsUser == 0
+}
+
+violation contains {
+	"rule": "run-as-user", "container": c.name,
+	"field": concat("", [path, ".securityContext.runAsUser"]),
+	"msg": sprintf("container \"%s\" sets runAsUser=0", [c.name]),
+} if {
+	some [path, c] in containers
+	c.securityContext.runAsUser == 0
+}
+
+# --- Seccomp -------------------------------------------------------------------
+# Explicit Unconfined is baseline's finding; restricted requires the profile to be set.
+violation contains {
+	"rule": "seccomp", "container": c.name,
+	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
+	"msg": sprintf("container \"%s\" must set seccompProfile.type to RuntimeDefault or Localhost (or the pod must)", [c.name]),
+} if {
+	not windows
+	some [path, c] in containers
+	t := object.get(c, ["securityContext", "seccompProfile", "type"], object.get(input.spec, ["securityContext", "seccompProfile", "type"], ""))
+	not t in {"RuntimeDefault", "Localhost", "Unconfined"}
+}
+
+# --- Capabilities --------------------------------------------------------------
+violation contains {
+	"rule": "capabilities", "container": c.name,
+	"field": concat("", [path, ".securityContext.capabilities.drop"]),
+	"msg": sprintf("container \"%s\" must drop ALL capabilities", [c.name]),
+} if {
+	not windows
+	some [path, c] in containers
+	not "ALL" in object.get(c, ["securityContext", "capabilities", "drop"], [])
+}
+
+# Adds outside the default set are baseline's finding; restricted allows only NET_BIND_SERVICE.
+violation contains {
+	"rule": "capabilities", "container": c.name,
+	"field": concat("", [path, ".securityContext.capabilities.add"]),
+	"msg": sprintf("container \"%s\" adds capability %s (restricted allows only NET_BIND_SERVICE)", [c.name, cap]),
+} if {
+	not windows
+	some [path, c] in containers
+	some cap in c.securityContext.capabilities.add
+	cap != "NET_BIND_SERVICE"
+	data.caisson.pss.baseline.allowed_caps[cap]
+}

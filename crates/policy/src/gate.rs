@@ -1,0 +1,683 @@
+//! The decision engine: policy sets and user Rego loaded once into a regorus engine,
+//! then one [`Gate::decide`] per container start or admission request.
+//!
+//! Every violation a policy reports gets a rule id (`SET/RULE`), a mode and, when
+//! an exemption covers it, the exemption's reason:
+//! - `deny`: the container does not start / the request is refused;
+//! - `warn`: it starts, the user is told (stderr, admission warnings);
+//! - `audit`: it starts, only the decision log records it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// What a rule does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Refuse.
+    Deny,
+    /// Allow, and tell the user.
+    Warn,
+    /// Allow, and only record it.
+    Audit,
+}
+
+impl Mode {
+    /// `deny`, `warn` or `audit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Deny => "deny",
+            Mode::Warn => "warn",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
+/// A built-in policy set: its name, what it is, and its Rego packages.
+pub struct BuiltinSet {
+    /// Name used by `--set`/`--policy` and in rule ids.
+    pub name: &'static str,
+    /// One line for `--help` and listings.
+    pub about: &'static str,
+    packages: &'static [&'static str],
+}
+
+const BASELINE: (&str, &str) = (
+    "caisson.pss.baseline",
+    include_str!("../rego/pss/baseline.rego"),
+);
+const RESTRICTED: (&str, &str) = (
+    "caisson.pss.restricted",
+    include_str!("../rego/pss/restricted.rego"),
+);
+const IMAGE: (&str, &str) = ("caisson.image", include_str!("../rego/image.rego"));
+
+/// The built-in sets.
+pub const BUILTIN_SETS: &[BuiltinSet] = &[
+    BuiltinSet {
+        name: "pss-baseline",
+        about: "Kubernetes Pod Security Standards, baseline: no known privilege escalation",
+        packages: &["caisson.pss.baseline"],
+    },
+    BuiltinSet {
+        name: "pss-restricted",
+        about: "Kubernetes Pod Security Standards, restricted (baseline + hardening)",
+        packages: &["caisson.pss.baseline", "caisson.pss.restricted"],
+    },
+    BuiltinSet {
+        name: "image",
+        about: "image rules: allowed registries, digest pinning, fixable CRITICAL/HIGH vulnerabilities, secrets in layers",
+        packages: &["caisson.image"],
+    },
+];
+
+/// The built-in Rego modules: (package, source).
+pub fn builtin_modules() -> [(&'static str, &'static str); 3] {
+    [BASELINE, RESTRICTED, IMAGE]
+}
+
+/// Rules whose built-in mode is not `deny`.
+const BUILTIN_MODES: &[(&str, Mode)] = &[("image/scan-required", Mode::Warn)];
+
+/// The policy configuration (`/etc/caisson/policy`, `--policy-config`), YAML or JSON.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Built-in sets to evaluate (`pss-baseline`, `pss-restricted`, `image`).
+    #[serde(default)]
+    pub sets: Vec<String>,
+    /// Extra Rego files or directories (their `deny`, `warn` and `violation` rules).
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    /// Parameters of the built-in rules, as `data.caisson.parameters`
+    /// (`allowed_registries`, `deny_severities`, `require_digest`, `require_scan`, `deny_secrets`).
+    #[serde(default)]
+    pub parameters: serde_json::Map<String, Value>,
+    /// Extra data documents merged under `data`.
+    #[serde(default)]
+    pub data: Option<Value>,
+    /// Mode per rule: `SET/RULE`, `SET/*` or `*` → `deny` | `warn` | `audit`.
+    #[serde(default)]
+    pub modes: BTreeMap<String, Mode>,
+    /// Exemptions.
+    #[serde(default)]
+    pub exemptions: Vec<Exemption>,
+    /// Append one JSON line per decision to this file.
+    #[serde(default)]
+    pub decision_log: Option<PathBuf>,
+}
+
+/// Who is exempt from which rules. Every selector given must match; an empty one
+/// matches everything.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemption {
+    /// Namespaces (`*` at the end: prefix).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Labels that must all be present with these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Images (`*` at the end: prefix) — the violating container's image, or every
+    /// image of the input for pod-wide violations.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Rules (`SET/RULE`, `SET/*`); empty: all.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Why (logged).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl PolicyConfig {
+    /// Reads a configuration. `path` may be a file (YAML or JSON) or a directory
+    /// holding `config.yaml`/`config.yml`/`config.json` and `*.rego` files (all loaded).
+    pub fn load(path: &Path) -> Result<PolicyConfig> {
+        let meta = std::fs::metadata(path).with_context(|| format!("policy config {}", path.display()))?;
+        if meta.is_dir() {
+            let mut cfg = PolicyConfig::default();
+            for name in ["config.yaml", "config.yml", "config.json"] {
+                let p = path.join(name);
+                if p.exists() {
+                    cfg = Self::parse_file(&p)?;
+                    break;
+                }
+            }
+            cfg.policies = cfg
+                .policies
+                .into_iter()
+                .map(|p| if p.is_relative() { path.join(p) } else { p })
+                .collect();
+            cfg.policies.push(path.to_path_buf());
+            return Ok(cfg);
+        }
+        let mut cfg = Self::parse_file(path)?;
+        let base = path.parent().unwrap_or(Path::new("/"));
+        cfg.policies = cfg
+            .policies
+            .into_iter()
+            .map(|p| if p.is_relative() { base.join(p) } else { p })
+            .collect();
+        Ok(cfg)
+    }
+
+    fn parse_file(path: &Path) -> Result<PolicyConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let v: Value = serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))
+            .and_then(|y| serde_json::to_value(y).map_err(|e| anyhow!("{}: {e}", path.display())))?;
+        let v = if v.is_null() { json!({}) } else { v };
+        serde_path_to_error::deserialize(v).map_err(|e| anyhow!("{}: field `{}`: {}", path.display(), e.path(), e.inner()))
+    }
+
+    /// A configuration evaluating the given built-in sets with defaults.
+    pub fn with_sets(sets: &[&str]) -> PolicyConfig {
+        PolicyConfig {
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+            ..PolicyConfig::default()
+        }
+    }
+}
+
+/// One rule that fired.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Violation {
+    /// `SET/RULE` (`pss-baseline/privileged`).
+    pub rule: String,
+    /// What is wrong, naming the container and field.
+    pub message: String,
+    /// The mode it was decided in.
+    pub mode: Mode,
+    /// The offending field (`spec.containers[0].securityContext.privileged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The container it concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The image it concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The reason of the exemption that lets it pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exempted: Option<String>,
+}
+
+impl Violation {
+    /// True when this violation blocks.
+    pub fn denies(&self) -> bool {
+        self.mode == Mode::Deny && self.exempted.is_none()
+    }
+    /// True when the user should be told.
+    pub fn warns(&self) -> bool {
+        self.mode == Mode::Warn && self.exempted.is_none()
+    }
+}
+
+/// The outcome of one decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    /// Nothing in deny mode fired (or every such violation is exempt).
+    pub allowed: bool,
+    /// Every violation, in every mode.
+    pub violations: Vec<Violation>,
+    /// `sha256:` of the normalised input.
+    pub input_digest: String,
+    /// `sha256:` of the policies, their parameters, modes and exemptions.
+    pub policy_version: String,
+    /// Evaluation time.
+    #[serde(serialize_with = "micros")]
+    pub latency: Duration,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+impl Decision {
+    /// Messages of the violations that deny.
+    pub fn denials(&self) -> Vec<String> {
+        self.violations
+            .iter()
+            .filter(|v| v.denies())
+            .map(|v| format!("[{}] {}", v.rule, v.message))
+            .collect()
+    }
+    /// Messages of the violations that warn.
+    pub fn warnings(&self) -> Vec<String> {
+        self.violations
+            .iter()
+            .filter(|v| v.warns())
+            .map(|v| format!("[{}] {}", v.rule, v.message))
+            .collect()
+    }
+}
+
+/// A query the gate evaluates: a rule path, the set name it reports under, its mode.
+#[derive(Debug, Clone)]
+struct Query {
+    path: String,
+    set: String,
+    mode: Mode,
+}
+
+/// The loaded policies, ready to decide. Cheap to clone (one per thread).
+#[derive(Clone)]
+pub struct Gate {
+    engine: regorus::Engine,
+    queries: Vec<Query>,
+    modes: Vec<(String, Mode)>,
+    exemptions: Vec<Exemption>,
+    version: String,
+    sets: Vec<String>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("sets", &self.sets)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rule heads a user module may define, and the mode each gets by default.
+const USER_RULES: &[(&str, Mode)] = &[("deny", Mode::Deny), ("violation", Mode::Deny), ("warn", Mode::Warn)];
+
+impl Gate {
+    /// Loads the configuration's sets and Rego files.
+    pub fn new(config: &PolicyConfig) -> Result<Gate> {
+        let mut engine = regorus::Engine::new();
+        let mut hasher = Sha256::new();
+        let mut queries: Vec<Query> = Vec::new();
+        let mut loaded: Vec<&str> = Vec::new();
+        // Strongest set first, so a package shared by two sets reports under the stronger.
+        let mut sets: Vec<&BuiltinSet> = Vec::new();
+        for s in &config.sets {
+            let b = BUILTIN_SETS
+                .iter()
+                .find(|b| b.name == s)
+                .ok_or_else(|| anyhow!("unknown policy set {s:?} (built-in: {})", set_names()))?;
+            sets.push(b);
+        }
+        sets.sort_by_key(|b| std::cmp::Reverse(b.packages.len()));
+        for b in &sets {
+            for pkg in b.packages {
+                if loaded.contains(pkg) {
+                    continue;
+                }
+                loaded.push(pkg);
+                queries.push(Query {
+                    path: format!("data.{pkg}.violation"),
+                    set: b.name.to_string(),
+                    mode: Mode::Deny,
+                });
+            }
+        }
+        // The baseline package backs restricted: load every built-in module (cheap).
+        for (pkg, src) in [BASELINE, RESTRICTED, IMAGE] {
+            engine
+                .add_policy(format!("builtin/{pkg}.rego"), src.to_string())
+                .with_context(|| format!("built-in policy {pkg}"))?;
+            if loaded.contains(&pkg) {
+                hasher.update(src.as_bytes());
+            }
+        }
+        let mut files = Vec::new();
+        for p in &config.policies {
+            collect_rego(p, &mut files)?;
+        }
+        files.sort();
+        files.dedup();
+        for f in &files {
+            let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+            if is_test_file(f) {
+                continue;
+            }
+            hasher.update(f.to_string_lossy().as_bytes());
+            hasher.update(text.as_bytes());
+            let pkg = engine
+                .add_policy(f.to_string_lossy().into_owned(), text.clone())
+                .map_err(|e| anyhow!("{}: {e}", f.display()))?;
+            let pkg = pkg.trim_start_matches("data.").to_string();
+            for (head, mode) in USER_RULES {
+                if defines_rule(&text, head) {
+                    let path = format!("data.{pkg}.{head}");
+                    if !queries.iter().any(|q| q.path == path) {
+                        queries.push(Query {
+                            path,
+                            set: pkg.clone(),
+                            mode: *mode,
+                        });
+                    }
+                }
+            }
+        }
+        let mut data = config.data.clone().unwrap_or_else(|| json!({}));
+        if !data.is_object() {
+            bail!("policy config: `data` must be an object");
+        }
+        data["caisson"] = json!({"parameters": config.parameters});
+        engine
+            .add_data(regorus::Value::from(data.clone()))
+            .map_err(|e| anyhow!("policy data: {e}"))?;
+        hasher.update(serde_json::to_vec(&data)?);
+        hasher.update(serde_json::to_vec(&config.modes)?);
+        hasher.update(serde_json::to_vec(&config.exemptions)?);
+        let mut modes: Vec<(String, Mode)> = BUILTIN_MODES.iter().map(|(r, m)| (r.to_string(), *m)).collect();
+        modes.extend(config.modes.iter().map(|(k, v)| (k.clone(), *v)));
+        for (pattern, _) in &config.modes {
+            if pattern.is_empty() {
+                bail!("policy config: modes: empty rule pattern");
+            }
+        }
+        if queries.is_empty() {
+            bail!("no policy to evaluate: name a built-in set ({}) or a Rego file with deny/warn/violation rules", set_names());
+        }
+        // Prepare (compile) once, so the first decision is not slower than the rest.
+        let mut gate = Gate {
+            engine,
+            queries,
+            modes,
+            exemptions: config.exemptions.clone(),
+            version: format!("sha256:{}", hex(&hasher.finalize())),
+            sets: config.sets.clone(),
+        };
+        gate.decide(&json!({"spec": {}, "metadata": {}, "images": []}))
+            .context("policy evaluation failed on an empty input")?;
+        Ok(gate)
+    }
+
+    /// `sha256:` over everything that decides: policy texts, parameters, modes, exemptions.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The built-in sets in use.
+    pub fn sets(&self) -> &[String] {
+        &self.sets
+    }
+
+    /// Decides a normalised input (see [`crate::input`]).
+    pub fn decide(&mut self, input: &Value) -> Result<Decision> {
+        let start = Instant::now();
+        let bytes = serde_json::to_vec(input)?;
+        let value = regorus::Value::from_json_str(std::str::from_utf8(&bytes)?)
+            .map_err(|e| anyhow!("input: {e}"))?;
+        self.engine.set_input(value);
+        let mut violations = Vec::new();
+        for q in &self.queries {
+            let out = self
+                .engine
+                .eval_rule(q.path.clone())
+                .map_err(|e| anyhow!("{}: {e}", q.path))?;
+            if out == regorus::Value::Undefined {
+                continue;
+            }
+            let out: Value = serde_json::to_value(&out)?;
+            let items: Vec<Value> = match out {
+                Value::Array(a) => a,
+                Value::Null => continue,
+                // `deny := "..."` or `deny := true` style: one item.
+                Value::Bool(false) => continue,
+                other => vec![other],
+            };
+            for item in items {
+                violations.push(self.violation(q, item, input));
+            }
+        }
+        violations.sort_by(|a, b| (&a.rule, &a.field, &a.message).cmp(&(&b.rule, &b.field, &b.message)));
+        violations.dedup();
+        let allowed = !violations.iter().any(Violation::denies);
+        Ok(Decision {
+            allowed,
+            violations,
+            input_digest: format!("sha256:{}", hex(&Sha256::digest(&bytes))),
+            policy_version: self.version.clone(),
+            latency: start.elapsed(),
+        })
+    }
+
+    fn violation(&self, q: &Query, item: Value, input: &Value) -> Violation {
+        let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+        let (rule_name, message) = match &item {
+            Value::String(s) => (None, s.clone()),
+            Value::Bool(true) => (None, format!("{} is true", q.path)),
+            _ => (get("rule"), get("msg").or_else(|| get("message")).unwrap_or_else(|| item.to_string())),
+        };
+        let tail = q.path.rsplit('.').next().unwrap_or_default();
+        let rule = match rule_name {
+            Some(r) => format!("{}/{r}", q.set),
+            None => format!("{}/{tail}", q.set),
+        };
+        let default = if tail == "warn" { Mode::Warn } else { q.mode };
+        let container = get("container").filter(|c| !c.is_empty());
+        let image = get("image").or_else(|| {
+            container.as_ref().and_then(|c| {
+                input["images"]
+                    .as_array()?
+                    .iter()
+                    .find(|i| i["container"] == *c)
+                    .and_then(|i| i["ref"].as_str().map(str::to_string))
+            })
+        });
+        let mode = self.mode_of(&rule, default);
+        let mut v = Violation {
+            rule,
+            message,
+            mode,
+            field: get("field"),
+            container,
+            image,
+            exempted: None,
+        };
+        v.exempted = self.exemption(&v, input);
+        v
+    }
+
+    fn mode_of(&self, rule: &str, default: Mode) -> Mode {
+        // Most specific pattern wins: exact, then SET/*, then *.
+        let mut best: Option<(usize, Mode)> = None;
+        for (p, m) in &self.modes {
+            if let Some(score) = rule_match(p, rule) {
+                if best.is_none_or(|(s, _)| score >= s) {
+                    best = Some((score, *m));
+                }
+            }
+        }
+        best.map_or(default, |(_, m)| m)
+    }
+
+    fn exemption(&self, v: &Violation, input: &Value) -> Option<String> {
+        let ns = input.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
+        let labels = input.pointer("/metadata/labels");
+        for e in &self.exemptions {
+            if !e.rules.is_empty() && !e.rules.iter().any(|p| rule_match(p, &v.rule).is_some()) {
+                continue;
+            }
+            if !e.namespaces.is_empty() && !e.namespaces.iter().any(|p| glob(p, ns)) {
+                continue;
+            }
+            if !e.labels.iter().all(|(k, val)| {
+                labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(val.as_str())
+            }) {
+                continue;
+            }
+            if !e.images.is_empty() {
+                let ok = match &v.image {
+                    Some(img) => e.images.iter().any(|p| glob(p, img)),
+                    None => {
+                        let all: Vec<&str> = input["images"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(|i| i["ref"].as_str()).collect())
+                            .unwrap_or_default();
+                        !all.is_empty() && all.iter().all(|img| e.images.iter().any(|p| glob(p, img)))
+                    }
+                };
+                if !ok {
+                    continue;
+                }
+            }
+            return Some(e.reason.clone().unwrap_or_else(|| "exempt".to_string()));
+        }
+        None
+    }
+}
+
+/// `*` matches all; `SET/*` or `SET` matches the set; else exact. Returns a
+/// specificity score.
+fn rule_match(pattern: &str, rule: &str) -> Option<usize> {
+    if pattern == "*" {
+        return Some(0);
+    }
+    if pattern == rule {
+        return Some(2);
+    }
+    let set = rule.rsplit_once('/').map(|(s, _)| s).unwrap_or(rule);
+    if pattern.strip_suffix("/*") == Some(set) || pattern == set {
+        return Some(1);
+    }
+    None
+}
+
+fn glob(pattern: &str, s: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => s.starts_with(prefix),
+        None => pattern == s,
+    }
+}
+
+fn set_names() -> String {
+    BUILTIN_SETS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+}
+
+/// True for `*_test.rego` (unit tests, run by `caisson policy test`, not enforced).
+pub fn is_test_file(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with("_test.rego"))
+}
+
+/// Adds `p` (a `.rego` file) or every `.rego` file under `p` (a directory).
+pub fn collect_rego(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let meta = std::fs::metadata(p).with_context(|| format!("policy {}", p.display()))?;
+    if meta.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(p)
+            .with_context(|| format!("read {}", p.display()))?
+            .collect::<std::io::Result<_>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let path = e.path();
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                collect_rego(&path, out)?;
+            } else if ft.is_file() && path.extension().is_some_and(|x| x == "rego") {
+                out.push(path);
+            }
+        }
+    } else if p.extension().is_some_and(|x| x == "rego") {
+        out.push(p.to_path_buf());
+    } else {
+        bail!("{}: not a .rego file or a directory", p.display());
+    }
+    Ok(())
+}
+
+/// True when the module text defines a rule named `head` at the top level.
+pub fn defines_rule(text: &str, head: &str) -> bool {
+    text.lines().any(|l| {
+        l.strip_prefix(head).is_some_and(|rest| {
+            rest.is_empty()
+                || rest.starts_with([' ', '\t', '[', '{', ':', '=', '('])
+        })
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input;
+
+    fn pod(spec: Value) -> Value {
+        input::normalize(&json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "team"}, "spec": spec}), None)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn baseline_denies_privileged_and_restricted_needs_hardening() {
+        let mut g = Gate::new(&PolicyConfig::with_sets(&["pss-baseline"])).unwrap();
+        let d = g.decide(&pod(json!({"containers": [{"name": "c", "image": "nginx"}]}))).unwrap();
+        assert!(d.allowed, "{:?}", d.violations);
+        let d = g
+            .decide(&pod(json!({"hostPID": true, "containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": true}}]})))
+            .unwrap();
+        assert!(!d.allowed);
+        let rules: Vec<_> = d.violations.iter().map(|v| v.rule.as_str()).collect();
+        assert_eq!(rules, ["pss-baseline/host-namespaces", "pss-baseline/privileged"], "{d:?}");
+        assert_eq!(d.violations[1].field.as_deref(), Some("spec.containers[0].securityContext.privileged"));
+
+        let mut r = Gate::new(&PolicyConfig::with_sets(&["pss-restricted"])).unwrap();
+        let d = r.decide(&pod(json!({"containers": [{"name": "c", "image": "nginx"}]}))).unwrap();
+        let mut rules: Vec<_> = d.violations.iter().map(|v| v.rule.as_str()).collect();
+        rules.sort();
+        assert_eq!(
+            rules,
+            [
+                "pss-restricted/allow-privilege-escalation",
+                "pss-restricted/capabilities",
+                "pss-restricted/run-as-non-root",
+                "pss-restricted/seccomp"
+            ]
+        );
+        let hardened = json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "c", "image": "nginx", "securityContext": {"allowPrivilegeEscalation": false,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}]});
+        let d = r.decide(&pod(hardened)).unwrap();
+        assert!(d.allowed && d.violations.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn modes_and_exemptions() {
+        let cfg: PolicyConfig = serde_json::from_value(json!({
+            "sets": ["pss-baseline"],
+            "modes": {"pss-baseline/host-namespaces": "warn", "pss-baseline/*": "deny"},
+            "exemptions": [{"namespaces": ["kube-*"], "rules": ["pss-baseline/privileged"], "reason": "system"}]
+        }))
+        .unwrap();
+        let mut g = Gate::new(&cfg).unwrap();
+        let d = g.decide(&pod(json!({"hostNetwork": true, "containers": [{"name": "c"}]}))).unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.warnings().len(), 1);
+        let priv_pod = json!({"kind": "Pod", "metadata": {"namespace": "kube-system"},
+            "spec": {"containers": [{"name": "c", "securityContext": {"privileged": true}}]}});
+        let (i, _) = input::normalize(&priv_pod, None).unwrap();
+        let d = g.decide(&i).unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.violations[0].exempted.as_deref(), Some("system"));
+        let d = g.decide(&pod(json!({"containers": [{"name": "c", "securityContext": {"privileged": true}}]}))).unwrap();
+        assert!(!d.allowed);
+        assert!(d.denials()[0].contains("[pss-baseline/privileged] container \"c\" is privileged"));
+    }
+
+    #[test]
+    fn unknown_set_and_bad_config_are_named() {
+        let e = Gate::new(&PolicyConfig::with_sets(&["pss-strict"])).unwrap_err();
+        assert!(e.to_string().contains("unknown policy set \"pss-strict\""), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, "sets: [pss-baseline]\nmodes: {\"*\": block}\n").unwrap();
+        let e = PolicyConfig::load(&p).unwrap_err().to_string();
+        assert!(e.contains("modes") && e.contains("block"), "{e}");
+    }
+}
