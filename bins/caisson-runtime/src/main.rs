@@ -7,6 +7,7 @@
 //! with the container process's status (128+N when killed by signal N).
 #![forbid(unsafe_code)]
 
+mod gate;
 mod log;
 mod spec;
 
@@ -97,6 +98,7 @@ fn create_options(opts: &GlobalOpts, a: &CreateArgs) -> Result<container::Create
 fn dispatch(opts: &GlobalOpts) -> Result<i32> {
     match &opts.command {
         Command::Create(a) => {
+            gate::check(&a.bundle, &a.id)?;
             let o = create_options(opts, a)?;
             let c = container::create(&o)?;
             tracing::debug!(pid = c.pid, "created");
@@ -107,6 +109,7 @@ fn dispatch(opts: &GlobalOpts) -> Result<i32> {
             Ok(0)
         }
         Command::Run { create, detach, .. } => {
+            gate::check(&create.bundle, &create.id)?;
             let o = create_options(opts, create)?;
             Ok(container::run(&o, *detach)?)
         }

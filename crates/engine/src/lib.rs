@@ -53,6 +53,9 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The policy gate refused the container.
+    #[error("{0}")]
+    Denied(String),
     /// The runtime failed.
     #[error("caisson-runtime {what}: {message}")]
     Runtime {
@@ -127,6 +130,23 @@ pub struct Record {
     /// `--log-opt max-file`.
     #[serde(default)]
     pub log_max_files: Option<u32>,
+}
+
+/// What a policy gate is shown before a container is created.
+#[derive(Debug)]
+pub struct Proposal<'a> {
+    /// The OCI config.json the container will get.
+    pub config: &'a serde_json::Value,
+    /// Container name.
+    pub name: &'a str,
+    /// The image reference as the user gave it.
+    pub image: &'a str,
+    /// The image's config digest (its id).
+    pub image_id: String,
+    /// Named volumes live under `<volumes_dir>/<name>/_data`.
+    pub volumes_dir: &'a Path,
+    /// Ports to publish.
+    pub ports: &'a [spec::PortMap],
 }
 
 /// The engine: a store root plus the runtime binary.
@@ -297,6 +317,17 @@ impl Engine {
 
     /// `create`: make the container (record, bundle, upper dir); nothing runs yet.
     pub fn create(&self, opts: &RunOptions) -> Result<Record> {
+        self.create_checked(opts, &mut |_| Ok(()))
+    }
+
+    /// `create` with a gate: `check` sees the container's config.json and facts
+    /// before anything is written; an error from it (e.g. [`EngineError::Denied`])
+    /// leaves nothing behind.
+    pub fn create_checked(
+        &self,
+        opts: &RunOptions,
+        check: &mut dyn FnMut(&Proposal<'_>) -> Result<()>,
+    ) -> Result<Record> {
         let img = caisson_image::images::resolve(&self.store, &opts.image)?;
         let layer_blobs = img.layers()?;
         let diff_ids = img.diff_ids()?;
@@ -345,6 +376,14 @@ impl Engine {
             &|caps| seccomp_for(caps),
             &host,
         )?;
+        check(&Proposal {
+            config: &gen.config,
+            name: &name,
+            image: &opts.image,
+            image_id: img.config_digest.to_string(),
+            volumes_dir: &vdir,
+            ports: &gen.ports,
+        })?;
         for d in ["bundle/rootfs", "upper", "work"] {
             let p = cdir.join(d);
             std::fs::create_dir_all(&p).map_err(io_err("create", &p))?;

@@ -111,6 +111,12 @@ pub struct PolicyConfig {
     /// Append one JSON line per decision to this file.
     #[serde(default)]
     pub decision_log: Option<PathBuf>,
+    /// Gatekeeper constraints (YAML files) over the Pod PSP templates of
+    /// [`crate::gatekeeper`]; they judge Kubernetes objects and AdmissionReviews,
+    /// not OCI configs. Rule id: `constraint/KIND/NAME`; `enforcementAction`
+    /// deny/warn/dryrun gives the mode deny/warn/audit.
+    #[serde(default)]
+    pub constraints: Vec<PathBuf>,
 }
 
 /// Who is exempt from which rules. Every selector given must match; an empty one
@@ -156,12 +162,22 @@ impl PolicyConfig {
                 .map(|p| if p.is_relative() { path.join(p) } else { p })
                 .collect();
             cfg.policies.push(path.to_path_buf());
+            cfg.constraints = cfg
+                .constraints
+                .into_iter()
+                .map(|p| if p.is_relative() { path.join(p) } else { p })
+                .collect();
             return Ok(cfg);
         }
         let mut cfg = Self::parse_file(path)?;
         let base = path.parent().unwrap_or(Path::new("/"));
         cfg.policies = cfg
             .policies
+            .into_iter()
+            .map(|p| if p.is_relative() { base.join(p) } else { p })
+            .collect();
+        cfg.constraints = cfg
+            .constraints
             .into_iter()
             .map(|p| if p.is_relative() { base.join(p) } else { p })
             .collect();
@@ -276,6 +292,8 @@ pub struct Gate {
     exemptions: Vec<Exemption>,
     version: String,
     sets: Vec<String>,
+    constraints: Vec<crate::gatekeeper::Constraint>,
+    library: Option<crate::gatekeeper::Library>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -372,12 +390,30 @@ impl Gate {
         hasher.update(serde_json::to_vec(&config.exemptions)?);
         let mut modes: Vec<(String, Mode)> = BUILTIN_MODES.iter().map(|(r, m)| (r.to_string(), *m)).collect();
         modes.extend(config.modes.iter().map(|(k, v)| (k.clone(), *v)));
-        for (pattern, _) in &config.modes {
+        for pattern in config.modes.keys() {
             if pattern.is_empty() {
                 bail!("policy config: modes: empty rule pattern");
             }
         }
-        if queries.is_empty() {
+        let mut constraints = Vec::new();
+        for p in &config.constraints {
+            let text = std::fs::read_to_string(p).with_context(|| format!("read constraint {}", p.display()))?;
+            hasher.update(text.as_bytes());
+            let c = crate::gatekeeper::Constraint::from_yaml(&text).map_err(|e| anyhow!("{}: {e:#}", p.display()))?;
+            constraints.push(c);
+        }
+        let library = if constraints.is_empty() {
+            None
+        } else {
+            let lib = crate::gatekeeper::Library::new()?;
+            for c in &constraints {
+                if !lib.supports(&c.kind) {
+                    bail!("constraint {}: unknown kind {} (known: {})", c.name, c.kind, lib.kinds().join(", "));
+                }
+            }
+            Some(lib)
+        };
+        if queries.is_empty() && constraints.is_empty() {
             bail!("no policy to evaluate: name a built-in set ({}) or a Rego file with deny/warn/violation rules", set_names());
         }
         // Prepare (compile) once, so the first decision is not slower than the rest.
@@ -388,6 +424,8 @@ impl Gate {
             exemptions: config.exemptions.clone(),
             version: format!("sha256:{}", hex(&hasher.finalize())),
             sets: config.sets.clone(),
+            constraints,
+            library,
         };
         gate.decide(&json!({"spec": {}, "metadata": {}, "images": []}))
             .context("policy evaluation failed on an empty input")?;
@@ -406,6 +444,12 @@ impl Gate {
 
     /// Decides a normalised input (see [`crate::input`]).
     pub fn decide(&mut self, input: &Value) -> Result<Decision> {
+        self.decide_with_object(input, None)
+    }
+
+    /// Decides a normalised input; `object` is the original Kubernetes object or
+    /// AdmissionReview, which Gatekeeper constraints judge (skipped without it).
+    pub fn decide_with_object(&mut self, input: &Value, object: Option<&Value>) -> Result<Decision> {
         let start = Instant::now();
         let bytes = serde_json::to_vec(input)?;
         let value = regorus::Value::from_json_str(std::str::from_utf8(&bytes)?)
@@ -431,6 +475,33 @@ impl Gate {
             for item in items {
                 violations.push(self.violation(q, item, input));
             }
+        }
+        let mut found = Vec::new();
+        if let (Some(lib), Some(obj)) = (self.library.as_mut(), object) {
+            let review = crate::gatekeeper::review_for(obj);
+            for c in &self.constraints {
+                let mode = match c.enforcement_action.as_str() {
+                    "warn" => Mode::Warn,
+                    "dryrun" => Mode::Audit,
+                    _ => Mode::Deny,
+                };
+                for gv in lib.evaluate(c, &review)? {
+                    found.push((format!("constraint/{}/{}", c.kind, c.name), gv.msg, mode));
+                }
+            }
+        }
+        for (rule, message, mode) in found {
+            let mut v = Violation {
+                mode: self.mode_of(&rule, mode),
+                rule,
+                message,
+                field: None,
+                container: None,
+                image: None,
+                exempted: None,
+            };
+            v.exempted = self.exemption(&v, input);
+            violations.push(v);
         }
         violations.sort_by(|a, b| (&a.rule, &a.field, &a.message).cmp(&(&b.rule, &b.field, &b.message)));
         violations.dedup();

@@ -272,7 +272,7 @@ const RUNTIME_MOUNTS: [&str; 9] = [
 /// | `…capabilities.add/drop` | bounding set against the default set; a bounding set within `{NET_BIND_SERVICE}` is `drop: [ALL]` |
 /// | `…allowPrivilegeEscalation` | `!process.noNewPrivileges` |
 /// | `…runAsUser/runAsGroup/runAsNonRoot` | `process.user.uid/gid` |
-/// | `…seccompProfile.type` | none, or a default action of allow/log → `Unconfined`; else `RuntimeDefault` |
+/// | `…seccompProfile.type` | none → unset; a default action of allow/log → `Unconfined`; else `RuntimeDefault` |
 /// | `…appArmorProfile` | `process.apparmorProfile` (`unconfined` → `Unconfined`) |
 /// | `…seLinuxOptions` | `process.selinuxLabel` split `user:role:type:level` |
 /// | `…procMount` | no `maskedPaths` → `Unmasked` |
@@ -353,11 +353,14 @@ pub fn from_oci(config: &Value, ctx: &OciContext) -> Result<Value> {
         };
     let uid = config.pointer("/process/user/uid").and_then(Value::as_u64);
     let gid = config.pointer("/process/user/gid").and_then(Value::as_u64);
+    // No seccomp at all is left undefined, as an unset Pod field is (baseline
+    // allows it, restricted requires a profile); a filter that allows everything by
+    // default is an explicit Unconfined.
     let seccomp = match config.pointer("/linux/seccomp") {
-        None | Some(Value::Null) => "Unconfined",
+        None | Some(Value::Null) => None,
         Some(sc) => match sc.get("defaultAction").and_then(Value::as_str) {
-            Some("SCMP_ACT_ALLOW") | Some("SCMP_ACT_LOG") => "Unconfined",
-            _ => "RuntimeDefault",
+            Some("SCMP_ACT_ALLOW") | Some("SCMP_ACT_LOG") => Some("Unconfined"),
+            _ => Some("RuntimeDefault"),
         },
     };
     let mut sc = Map::new();
@@ -377,7 +380,9 @@ pub fn from_oci(config: &Value, ctx: &OciContext) -> Result<Value> {
     if let Some(g) = gid {
         sc.insert("runAsGroup".into(), json!(g));
     }
-    sc.insert("seccompProfile".into(), json!({"type": seccomp}));
+    if let Some(t) = seccomp {
+        sc.insert("seccompProfile".into(), json!({"type": t}));
+    }
     match s("/process/apparmorProfile") {
         None | Some("") => {}
         Some("unconfined") => {
@@ -556,7 +561,7 @@ mod tests {
         let c = &v["spec"]["containers"][0]["securityContext"];
         assert_eq!(c["privileged"], true);
         assert_eq!(c["capabilities"]["add"], json!(["NET_ADMIN", "SYS_ADMIN"]));
-        assert_eq!(c["seccompProfile"]["type"], "Unconfined");
+        assert!(c.get("seccompProfile").is_none());
         assert_eq!(c["allowPrivilegeEscalation"], true);
         assert_eq!(c["runAsNonRoot"], false);
         assert_eq!(c["procMount"], "Unmasked");

@@ -85,7 +85,7 @@ pub fn run(paths: &[PathBuf], filter: Option<&str>) -> Result<Vec<TestResult>> {
         let duration_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let prints = engine.take_prints().unwrap_or_default();
         let (outcome, error) = match r {
-            Ok(v) if v == regorus::Value::Bool(true) => ("pass", None),
+            Ok(regorus::Value::Bool(true)) => ("pass", None),
             Ok(_) => ("fail", None),
             Err(e) => ("error", Some(e.to_string())),
         };
