@@ -19,20 +19,29 @@ pub fn check(bundle: &Path, id: &str) -> Result<()> {
     let Some(path) = caisson_policy::configured_path() else {
         return Ok(());
     };
-    let cfg = PolicyConfig::load(&path).with_context(|| format!("policy configuration {}", path.display()))?;
+    let cfg = PolicyConfig::load(&path)
+        .with_context(|| format!("policy configuration {}", path.display()))?;
     let file = bundle.join("config.json");
-    let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
     let config: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
     let ctx = OciContext {
         name: Some(id.to_string()),
         ..OciContext::default()
     };
-    let doc = input::from_oci(&config, &ctx).with_context(|| format!("policy input from {}", file.display()))?;
-    let mut gate = Gate::new(&cfg).with_context(|| format!("policy configuration {}", path.display()))?;
+    let doc = input::from_oci(&config, &ctx)
+        .with_context(|| format!("policy input from {}", file.display()))?;
+    let mut gate =
+        Gate::new(&cfg).with_context(|| format!("policy configuration {}", path.display()))?;
     let d = gate.decide(&doc)?;
     if let Some(log) = &cfg.decision_log {
-        DecisionLog::open(log)?.record(&caisson_container::state::now_rfc3339(), EntryPoint::Runtime, &doc, &d)?;
+        DecisionLog::open(log)?.record(
+            &caisson_container::state::now_rfc3339(),
+            EntryPoint::Runtime,
+            &doc,
+            &d,
+        )?;
     }
     for w in d.warnings() {
         eprintln!("caisson-runtime: policy warning: {w}");

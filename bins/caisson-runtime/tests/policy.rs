@@ -70,7 +70,11 @@ fn create_is_gated_by_the_configured_policy() {
     .unwrap();
 
     // The hardened default config passes: created and deleted as usual.
-    let o = rt_policy(&env, &dir, &["create", "--bundle", env.bundle.to_str().unwrap(), id]);
+    let o = rt_policy(
+        &env,
+        &dir,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), id],
+    );
     assert!(o.status.success(), "allowed create failed: {}", stderr(&o));
     assert_eq!(env.state(id).unwrap()["status"], "created");
     let o = env.rt(&["delete", "--force", id]);
@@ -80,17 +84,31 @@ fn create_is_gated_by_the_configured_policy() {
     // denied, with every rule named, and nothing left.
     let bad = "policy-gate-deny";
     let mut cfg = config(bad, &["sleep", "30"]);
-    cfg["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
+    cfg["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]);
     cfg["process"]["capabilities"]["bounding"] = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
     cfg["mounts"]
         .as_array_mut()
         .unwrap()
         .push(json!({"destination": "/host-etc", "type": "bind", "source": "/etc", "options": ["rbind", "ro"]}));
     cfg["linux"]["sysctl"] = json!({"kernel.msgmax": "8192"});
-    std::fs::write(env.bundle.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        env.bundle.join("config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
     let before = leaks(&env.root, bad, bad);
-    let o = rt_policy(&env, &dir, &["create", "--bundle", env.bundle.to_str().unwrap(), bad]);
-    assert_eq!(o.status.code(), Some(1), "denied create must exit 1: {}", stderr(&o));
+    let o = rt_policy(
+        &env,
+        &dir,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), bad],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "denied create must exit 1: {}",
+        stderr(&o)
+    );
     let e = stderr(&o);
     for want in [
         "policy denied container policy-gate-deny",
@@ -109,10 +127,22 @@ fn create_is_gated_by_the_configured_policy() {
     // A user rule in the policy directory denies as well.
     cfg = config(bad, &["sleep", "30"]);
     cfg["process"]["user"] = json!({"uid": 4242, "gid": 4242});
-    std::fs::write(env.bundle.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let o = rt_policy(&env, &dir, &["run", "--bundle", env.bundle.to_str().unwrap(), bad]);
+    std::fs::write(
+        env.bundle.join("config.json"),
+        serde_json::to_vec(&cfg).unwrap(),
+    )
+    .unwrap();
+    let o = rt_policy(
+        &env,
+        &dir,
+        &["run", "--bundle", env.bundle.to_str().unwrap(), bad],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("[site/deny] infinite sleep is not a workload"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("[site/deny] infinite sleep is not a workload"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!env.root.join(bad).exists());
 
     // Every decision is in the log: digest, policy version, result, latency.
@@ -137,15 +167,35 @@ fn a_broken_policy_configuration_fails_closed() {
     let env = Env::new(&config(id, &["true"]));
     let cfg = env.tmp.path().join("policy.yaml");
     std::fs::write(&cfg, "sets: [pss-basline]\n").unwrap();
-    let o = rt_policy(&env, &cfg, &["create", "--bundle", env.bundle.to_str().unwrap(), id]);
+    let o = rt_policy(
+        &env,
+        &cfg,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), id],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown policy set \"pss-basline\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown policy set \"pss-basline\""),
+        "{}",
+        stderr(&o)
+    );
     std::fs::write(&cfg, "sets: [pss-baseline]\nmode: {}\n").unwrap();
-    let o = rt_policy(&env, &cfg, &["create", "--bundle", env.bundle.to_str().unwrap(), id]);
+    let o = rt_policy(
+        &env,
+        &cfg,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), id],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unknown field `mode`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown field `mode`"),
+        "{}",
+        stderr(&o)
+    );
     let missing = env.tmp.path().join("nope.yaml");
-    let o = rt_policy(&env, &missing, &["create", "--bundle", env.bundle.to_str().unwrap(), id]);
+    let o = rt_policy(
+        &env,
+        &missing,
+        &["create", "--bundle", env.bundle.to_str().unwrap(), id],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope.yaml"), "{}", stderr(&o));
     assert!(!env.root.join(id).exists());

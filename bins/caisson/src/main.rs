@@ -127,6 +127,12 @@ struct RunArgs {
     /// Print the isolation the container gets, and why, before running it.
     #[arg(long)]
     explain: bool,
+    /// Policy gate before the container is created: a built-in set (pss-baseline,
+    /// pss-restricted, image), a Rego file or directory, or a policy configuration
+    /// file (repeatable). Default: the host's ($CAISSON_POLICY, /etc/caisson/policy),
+    /// else none. A denial exits 125 and creates nothing.
+    #[arg(long = "policy", value_name = "SET|FILE")]
+    policy: Vec<String>,
     /// Image.
     image: String,
     /// Command and arguments.
@@ -935,9 +941,12 @@ fn run(engine: &Engine, a: &RunArgs, start: bool) -> Result<i32> {
         pull(engine, &a.image, a.insecure, None, false).map_err(|e| e.context(RunFailed))?;
     }
     let opts = run_options(a)?;
-    let r = engine
-        .create(&opts)
-        .map_err(|e| anyhow::Error::new(e).context(RunFailed))?;
+    let gate = policy::engine_config(&a.policy).map_err(|e| e.context(RunFailed))?;
+    let r = match &gate {
+        Some(cfg) => engine.create_checked(&opts, &mut |p| policy::engine_check(engine, cfg, p)),
+        None => engine.create(&opts),
+    }
+    .map_err(|e| anyhow::Error::new(e).context(RunFailed))?;
     if a.explain {
         eprintln!("Isolation of {} ({}):", r.name, &r.id[..12]);
         for (k, v) in &r.explain {

@@ -942,3 +942,37 @@ pub fn sbom_command(engine: &Engine, a: &SbomArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// The scan report of a local image for the policy gate's image rules: the same
+/// JSON as `caisson scan --format json` (vulnerabilities when a database exists
+/// at the default place, and secrets), from the scan cache when there.
+pub fn policy_report(engine: &Engine, image: &str) -> Result<serde_json::Value> {
+    let scanned = catalog_target(
+        engine,
+        image,
+        false,
+        Want {
+            secrets: true,
+            misconfig: false,
+        },
+    )?;
+    let dbp = default_db(engine);
+    let (findings, database) = if dbp.exists() {
+        let db = Db::open(&dbp)?;
+        let (f, _) = matcher::match_packages(&db, &scanned.catalog.packages)?;
+        (
+            f,
+            serde_json::json!({"version": db.meta("version"), "built": db.meta("built")}),
+        )
+    } else {
+        (Vec::new(), serde_json::Value::Null)
+    };
+    Ok(serde_json::json!({
+        "target": scanned.name,
+        "imageId": scanned.digest,
+        "database": database,
+        "packages": scanned.catalog.packages.len(),
+        "findings": findings,
+        "secrets": scanned.secrets,
+    }))
+}

@@ -146,7 +146,8 @@ impl PolicyConfig {
     /// Reads a configuration. `path` may be a file (YAML or JSON) or a directory
     /// holding `config.yaml`/`config.yml`/`config.json` and `*.rego` files (all loaded).
     pub fn load(path: &Path) -> Result<PolicyConfig> {
-        let meta = std::fs::metadata(path).with_context(|| format!("policy config {}", path.display()))?;
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("policy config {}", path.display()))?;
         if meta.is_dir() {
             let mut cfg = PolicyConfig::default();
             for name in ["config.yaml", "config.yml", "config.json"] {
@@ -185,12 +186,16 @@ impl PolicyConfig {
     }
 
     fn parse_file(path: &Path) -> Result<PolicyConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
         let v: Value = serde_yaml::from_str::<serde_yaml::Value>(&text)
             .map_err(|e| anyhow!("{}: {e}", path.display()))
-            .and_then(|y| serde_json::to_value(y).map_err(|e| anyhow!("{}: {e}", path.display())))?;
+            .and_then(|y| {
+                serde_json::to_value(y).map_err(|e| anyhow!("{}: {e}", path.display()))
+            })?;
         let v = if v.is_null() { json!({}) } else { v };
-        serde_path_to_error::deserialize(v).map_err(|e| anyhow!("{}: field `{}`: {}", path.display(), e.path(), e.inner()))
+        serde_path_to_error::deserialize(v)
+            .map_err(|e| anyhow!("{}: field `{}`: {}", path.display(), e.path(), e.inner()))
     }
 
     /// A configuration evaluating the given built-in sets with defaults.
@@ -306,7 +311,11 @@ impl std::fmt::Debug for Gate {
 }
 
 /// Rule heads a user module may define, and the mode each gets by default.
-const USER_RULES: &[(&str, Mode)] = &[("deny", Mode::Deny), ("violation", Mode::Deny), ("warn", Mode::Warn)];
+const USER_RULES: &[(&str, Mode)] = &[
+    ("deny", Mode::Deny),
+    ("violation", Mode::Deny),
+    ("warn", Mode::Warn),
+];
 
 impl Gate {
     /// Loads the configuration's sets and Rego files.
@@ -354,7 +363,8 @@ impl Gate {
         files.sort();
         files.dedup();
         for f in &files {
-            let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
             if is_test_file(f) {
                 continue;
             }
@@ -388,7 +398,10 @@ impl Gate {
         hasher.update(serde_json::to_vec(&data)?);
         hasher.update(serde_json::to_vec(&config.modes)?);
         hasher.update(serde_json::to_vec(&config.exemptions)?);
-        let mut modes: Vec<(String, Mode)> = BUILTIN_MODES.iter().map(|(r, m)| (r.to_string(), *m)).collect();
+        let mut modes: Vec<(String, Mode)> = BUILTIN_MODES
+            .iter()
+            .map(|(r, m)| (r.to_string(), *m))
+            .collect();
         modes.extend(config.modes.iter().map(|(k, v)| (k.clone(), *v)));
         for pattern in config.modes.keys() {
             if pattern.is_empty() {
@@ -397,9 +410,11 @@ impl Gate {
         }
         let mut constraints = Vec::new();
         for p in &config.constraints {
-            let text = std::fs::read_to_string(p).with_context(|| format!("read constraint {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("read constraint {}", p.display()))?;
             hasher.update(text.as_bytes());
-            let c = crate::gatekeeper::Constraint::from_yaml(&text).map_err(|e| anyhow!("{}: {e:#}", p.display()))?;
+            let c = crate::gatekeeper::Constraint::from_yaml(&text)
+                .map_err(|e| anyhow!("{}: {e:#}", p.display()))?;
             constraints.push(c);
         }
         let library = if constraints.is_empty() {
@@ -408,7 +423,12 @@ impl Gate {
             let lib = crate::gatekeeper::Library::new()?;
             for c in &constraints {
                 if !lib.supports(&c.kind) {
-                    bail!("constraint {}: unknown kind {} (known: {})", c.name, c.kind, lib.kinds().join(", "));
+                    bail!(
+                        "constraint {}: unknown kind {} (known: {})",
+                        c.name,
+                        c.kind,
+                        lib.kinds().join(", ")
+                    );
                 }
             }
             Some(lib)
@@ -449,7 +469,11 @@ impl Gate {
 
     /// Decides a normalised input; `object` is the original Kubernetes object or
     /// AdmissionReview, which Gatekeeper constraints judge (skipped without it).
-    pub fn decide_with_object(&mut self, input: &Value, object: Option<&Value>) -> Result<Decision> {
+    pub fn decide_with_object(
+        &mut self,
+        input: &Value,
+        object: Option<&Value>,
+    ) -> Result<Decision> {
         let start = Instant::now();
         let bytes = serde_json::to_vec(input)?;
         let value = regorus::Value::from_json_str(std::str::from_utf8(&bytes)?)
@@ -503,7 +527,8 @@ impl Gate {
             v.exempted = self.exemption(&v, input);
             violations.push(v);
         }
-        violations.sort_by(|a, b| (&a.rule, &a.field, &a.message).cmp(&(&b.rule, &b.field, &b.message)));
+        violations
+            .sort_by(|a, b| (&a.rule, &a.field, &a.message).cmp(&(&b.rule, &b.field, &b.message)));
         violations.dedup();
         let allowed = !violations.iter().any(Violation::denies);
         Ok(Decision {
@@ -520,7 +545,12 @@ impl Gate {
         let (rule_name, message) = match &item {
             Value::String(s) => (None, s.clone()),
             Value::Bool(true) => (None, format!("{} is true", q.path)),
-            _ => (get("rule"), get("msg").or_else(|| get("message")).unwrap_or_else(|| item.to_string())),
+            _ => (
+                get("rule"),
+                get("msg")
+                    .or_else(|| get("message"))
+                    .unwrap_or_else(|| item.to_string()),
+            ),
         };
         let tail = q.path.rsplit('.').next().unwrap_or_default();
         let rule = match rule_name {
@@ -566,7 +596,10 @@ impl Gate {
     }
 
     fn exemption(&self, v: &Violation, input: &Value) -> Option<String> {
-        let ns = input.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
+        let ns = input
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default");
         let labels = input.pointer("/metadata/labels");
         for e in &self.exemptions {
             if !e.rules.is_empty() && !e.rules.iter().any(|p| rule_match(p, &v.rule).is_some()) {
@@ -588,7 +621,8 @@ impl Gate {
                             .as_array()
                             .map(|a| a.iter().filter_map(|i| i["ref"].as_str()).collect())
                             .unwrap_or_default();
-                        !all.is_empty() && all.iter().all(|img| e.images.iter().any(|p| glob(p, img)))
+                        !all.is_empty()
+                            && all.iter().all(|img| e.images.iter().any(|p| glob(p, img)))
                     }
                 };
                 if !ok {
@@ -625,7 +659,11 @@ fn glob(pattern: &str, s: &str) -> bool {
 }
 
 fn set_names() -> String {
-    BUILTIN_SETS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+    BUILTIN_SETS
+        .iter()
+        .map(|b| b.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// True for `*_test.rego` (unit tests, run by `caisson policy test`, not enforced).
@@ -664,8 +702,7 @@ pub fn collect_rego(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 pub fn defines_rule(text: &str, head: &str) -> bool {
     text.lines().any(|l| {
         l.strip_prefix(head).is_some_and(|rest| {
-            rest.is_empty()
-                || rest.starts_with([' ', '\t', '[', '{', ':', '=', '('])
+            rest.is_empty() || rest.starts_with([' ', '\t', '[', '{', ':', '=', '('])
         })
     })
 }
@@ -680,26 +717,44 @@ mod tests {
     use crate::input;
 
     fn pod(spec: Value) -> Value {
-        input::normalize(&json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "team"}, "spec": spec}), None)
-            .unwrap()
-            .0
+        input::normalize(
+            &json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "team"}, "spec": spec}),
+            None,
+        )
+        .unwrap()
+        .0
     }
 
     #[test]
     fn baseline_denies_privileged_and_restricted_needs_hardening() {
         let mut g = Gate::new(&PolicyConfig::with_sets(&["pss-baseline"])).unwrap();
-        let d = g.decide(&pod(json!({"containers": [{"name": "c", "image": "nginx"}]}))).unwrap();
+        let d = g
+            .decide(&pod(
+                json!({"containers": [{"name": "c", "image": "nginx"}]}),
+            ))
+            .unwrap();
         assert!(d.allowed, "{:?}", d.violations);
         let d = g
             .decide(&pod(json!({"hostPID": true, "containers": [{"name": "c", "image": "nginx", "securityContext": {"privileged": true}}]})))
             .unwrap();
         assert!(!d.allowed);
         let rules: Vec<_> = d.violations.iter().map(|v| v.rule.as_str()).collect();
-        assert_eq!(rules, ["pss-baseline/host-namespaces", "pss-baseline/privileged"], "{d:?}");
-        assert_eq!(d.violations[1].field.as_deref(), Some("spec.containers[0].securityContext.privileged"));
+        assert_eq!(
+            rules,
+            ["pss-baseline/host-namespaces", "pss-baseline/privileged"],
+            "{d:?}"
+        );
+        assert_eq!(
+            d.violations[1].field.as_deref(),
+            Some("spec.containers[0].securityContext.privileged")
+        );
 
         let mut r = Gate::new(&PolicyConfig::with_sets(&["pss-restricted"])).unwrap();
-        let d = r.decide(&pod(json!({"containers": [{"name": "c", "image": "nginx"}]}))).unwrap();
+        let d = r
+            .decide(&pod(
+                json!({"containers": [{"name": "c", "image": "nginx"}]}),
+            ))
+            .unwrap();
         let mut rules: Vec<_> = d.violations.iter().map(|v| v.rule.as_str()).collect();
         rules.sort();
         assert_eq!(
@@ -727,7 +782,11 @@ mod tests {
         }))
         .unwrap();
         let mut g = Gate::new(&cfg).unwrap();
-        let d = g.decide(&pod(json!({"hostNetwork": true, "containers": [{"name": "c"}]}))).unwrap();
+        let d = g
+            .decide(&pod(
+                json!({"hostNetwork": true, "containers": [{"name": "c"}]}),
+            ))
+            .unwrap();
         assert!(d.allowed);
         assert_eq!(d.warnings().len(), 1);
         let priv_pod = json!({"kind": "Pod", "metadata": {"namespace": "kube-system"},
@@ -736,7 +795,11 @@ mod tests {
         let d = g.decide(&i).unwrap();
         assert!(d.allowed);
         assert_eq!(d.violations[0].exempted.as_deref(), Some("system"));
-        let d = g.decide(&pod(json!({"containers": [{"name": "c", "securityContext": {"privileged": true}}]}))).unwrap();
+        let d = g
+            .decide(&pod(
+                json!({"containers": [{"name": "c", "securityContext": {"privileged": true}}]}),
+            ))
+            .unwrap();
         assert!(!d.allowed);
         assert!(d.denials()[0].contains("[pss-baseline/privileged] container \"c\" is privileged"));
     }
@@ -744,7 +807,10 @@ mod tests {
     #[test]
     fn unknown_set_and_bad_config_are_named() {
         let e = Gate::new(&PolicyConfig::with_sets(&["pss-strict"])).unwrap_err();
-        assert!(e.to_string().contains("unknown policy set \"pss-strict\""), "{e}");
+        assert!(
+            e.to_string().contains("unknown policy set \"pss-strict\""),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.yaml");
         std::fs::write(&p, "sets: [pss-baseline]\nmodes: {\"*\": block}\n").unwrap();

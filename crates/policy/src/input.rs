@@ -90,7 +90,14 @@ pub fn normalize(doc: &Value, scan: Option<Value>) -> Result<(Value, DocKind)> {
             .get("request")
             .ok_or_else(|| anyhow!("AdmissionReview without a request"))?;
         let (v, k) = from_admission_request(request, scan)?;
-        return Ok((v, if k == DocKind::Pod { DocKind::AdmissionReview } else { k }));
+        return Ok((
+            v,
+            if k == DocKind::Pod {
+                DocKind::AdmissionReview
+            } else {
+                k
+            },
+        ));
     }
     if kind.is_empty() {
         bail!("input has neither `kind` nor `ociVersion`: not a Kubernetes object or an OCI config.json");
@@ -132,7 +139,11 @@ fn from_object(
     let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let template = match kind {
         "Pod" => Some((meta.clone(), obj.get("spec").cloned())),
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job"
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
         | "ReplicationController" => obj.pointer("/spec/template").map(|t| {
             (
                 t.get("metadata").cloned().unwrap_or_else(|| json!({})),
@@ -177,7 +188,11 @@ fn from_object(
     // Labels and annotations of the pod template win over the workload's own
     // (PSA judges the pod template).
     let pick = |k: &str| {
-        let mut m = meta.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut m = meta
+            .get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         if let Some(t) = tmeta.get(k).and_then(Value::as_object) {
             m.extend(t.clone());
         }
@@ -185,7 +200,12 @@ fn from_object(
     };
     let mut images = Vec::new();
     for list in ["containers", "initContainers", "ephemeralContainers"] {
-        for c in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(r) = c.get("image").and_then(Value::as_str) {
                 let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
                 images.push(image_entry(name, r, None));
@@ -210,7 +230,9 @@ pub fn image_entry(container: &str, reference: &str, digest: Option<&str>) -> Va
         None => (reference, None),
     };
     let (registry, rest) = match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             (first.to_string(), rest.to_string())
         }
         Some(_) => ("docker.io".to_string(), name.to_string()),
@@ -330,27 +352,28 @@ pub fn from_oci(config: &Value, ctx: &OciContext) -> Result<Value> {
         .is_some_and(|d| {
             d.iter().any(|r| {
                 r.get("allow").and_then(Value::as_bool) == Some(true)
-                    && r.get("type").and_then(Value::as_str).is_none_or(|t| t == "a")
+                    && r.get("type")
+                        .and_then(Value::as_str)
+                        .is_none_or(|t| t == "a")
                     && r.get("major").is_none()
                     && r.get("minor").is_none()
             })
         });
-    let (add, drop): (Vec<String>, Vec<String>) =
-        if caps.iter().all(|c| c == "NET_BIND_SERVICE") {
-            (caps.iter().cloned().collect(), vec!["ALL".to_string()])
-        } else {
-            (
-                caps.iter()
-                    .filter(|c| !DEFAULT_CAPS.contains(&c.as_str()))
-                    .cloned()
-                    .collect(),
-                DEFAULT_CAPS
-                    .iter()
-                    .filter(|c| !caps.contains(**c))
-                    .map(|c| c.to_string())
-                    .collect(),
-            )
-        };
+    let (add, drop): (Vec<String>, Vec<String>) = if caps.iter().all(|c| c == "NET_BIND_SERVICE") {
+        (caps.iter().cloned().collect(), vec!["ALL".to_string()])
+    } else {
+        (
+            caps.iter()
+                .filter(|c| !DEFAULT_CAPS.contains(&c.as_str()))
+                .cloned()
+                .collect(),
+            DEFAULT_CAPS
+                .iter()
+                .filter(|c| !caps.contains(**c))
+                .map(|c| c.to_string())
+                .collect(),
+        )
+    };
     let uid = config.pointer("/process/user/uid").and_then(Value::as_u64);
     let gid = config.pointer("/process/user/gid").and_then(Value::as_u64);
     // No seccomp at all is left undefined, as an unset Pod field is (baseline
@@ -416,11 +439,18 @@ pub fn from_oci(config: &Value, ctx: &OciContext) -> Result<Value> {
     }
     sc.insert(
         "procMount".into(),
-        json!(if empty("/linux/maskedPaths") { "Unmasked" } else { "Default" }),
+        json!(if empty("/linux/maskedPaths") {
+            "Unmasked"
+        } else {
+            "Default"
+        }),
     );
     sc.insert(
         "readOnlyRootFilesystem".into(),
-        json!(config.pointer("/root/readonly").and_then(Value::as_bool).unwrap_or(false)),
+        json!(config
+            .pointer("/root/readonly")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)),
     );
 
     let mut volumes = Vec::new();
@@ -442,7 +472,10 @@ pub fn from_oci(config: &Value, ctx: &OciContext) -> Result<Value> {
             .map(|o| o.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         let bind = typ == "bind" || opts.iter().any(|o| *o == "bind" || *o == "rbind");
-        if RUNTIME_MOUNTS.iter().any(|r| dst == *r || dst.starts_with(&format!("{r}/"))) {
+        if RUNTIME_MOUNTS
+            .iter()
+            .any(|r| dst == *r || dst.starts_with(&format!("{r}/")))
+        {
             continue;
         }
         let name = format!("mount-{i}");
@@ -450,10 +483,17 @@ pub fn from_oci(config: &Value, ctx: &OciContext) -> Result<Value> {
         let src = m.get("source").and_then(Value::as_str).unwrap_or_default();
         let vol = if bind {
             match ctx.volume_roots.iter().find_map(|r| {
-                src.strip_prefix(r.as_str())
-                    .map(|rest| rest.trim_start_matches('/').split('/').next().unwrap_or_default().to_string())
+                src.strip_prefix(r.as_str()).map(|rest| {
+                    rest.trim_start_matches('/')
+                        .split('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
+                })
             }) {
-                Some(claim) => json!({"name": name, "persistentVolumeClaim": {"claimName": claim, "readOnly": ro}}),
+                Some(claim) => {
+                    json!({"name": name, "persistentVolumeClaim": {"claimName": claim, "readOnly": ro}})
+                }
                 None => json!({"name": name, "hostPath": {"path": src}}),
             }
         } else if typ == "tmpfs" && !matches!(dst, "/dev" | "/tmp" | "/run" | "/var/tmp") {
@@ -567,8 +607,14 @@ mod tests {
         assert_eq!(c["procMount"], "Unmasked");
         assert_eq!(v["spec"]["hostNetwork"], true);
         assert_eq!(v["spec"]["hostPID"], false);
-        assert_eq!(v["spec"]["volumes"], json!([{"name": "mount-1", "hostPath": {"path": "/etc"}}]));
-        assert_eq!(v["spec"]["securityContext"]["sysctls"][0]["name"], "kernel.msgmax");
+        assert_eq!(
+            v["spec"]["volumes"],
+            json!([{"name": "mount-1", "hostPath": {"path": "/etc"}}])
+        );
+        assert_eq!(
+            v["spec"]["securityContext"]["sysctls"][0]["name"],
+            "kernel.msgmax"
+        );
     }
 
     #[test]
@@ -587,7 +633,13 @@ mod tests {
         assert_eq!(v["metadata"]["namespace"], "ns");
         assert_eq!(v["operation"], "UPDATE");
         let err = from_document("kind: Pod\nspec: {containers: 3}\n", None).unwrap_err();
-        assert!(err.to_string().contains("spec.containers must be a list"), "{err}");
-        assert!(from_document("{", None).unwrap_err().to_string().contains("malformed JSON"));
+        assert!(
+            err.to_string().contains("spec.containers must be a list"),
+            "{err}"
+        );
+        assert!(from_document("{", None)
+            .unwrap_err()
+            .to_string()
+            .contains("malformed JSON"));
     }
 }

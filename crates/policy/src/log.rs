@@ -59,7 +59,13 @@ impl DecisionLog {
 
     /// Appends one record. `time` is RFC 3339 (the caller's clock); `input` the
     /// normalised input (its kind, name and namespace are logged, not its body).
-    pub fn record(&mut self, time: &str, entry: EntryPoint, input: &Value, d: &Decision) -> Result<()> {
+    pub fn record(
+        &mut self,
+        time: &str,
+        entry: EntryPoint,
+        input: &Value,
+        d: &Decision,
+    ) -> Result<()> {
         let line = record(time, entry, input, d);
         let mut bytes = serde_json::to_vec(&line)?;
         bytes.push(b'\n');

@@ -49,10 +49,13 @@ pub fn run(paths: &[PathBuf], filter: Option<&str>) -> Result<Vec<TestResult>> {
             for name in ["data.json", "data.yaml", "data.yml"] {
                 let d = p.join(name);
                 if d.exists() {
-                    let text = std::fs::read_to_string(&d).with_context(|| format!("read {}", d.display()))?;
+                    let text = std::fs::read_to_string(&d)
+                        .with_context(|| format!("read {}", d.display()))?;
                     let v: serde_json::Value = serde_yaml::from_str::<serde_yaml::Value>(&text)
                         .map_err(|e| anyhow!("{}: {e}", d.display()))
-                        .and_then(|y| serde_json::to_value(y).map_err(|e| anyhow!("{}: {e}", d.display())))?;
+                        .and_then(|y| {
+                            serde_json::to_value(y).map_err(|e| anyhow!("{}: {e}", d.display()))
+                        })?;
                     engine
                         .add_data(regorus::Value::from(v))
                         .map_err(|e| anyhow!("{}: {e}", d.display()))?;
@@ -63,7 +66,14 @@ pub fn run(paths: &[PathBuf], filter: Option<&str>) -> Result<Vec<TestResult>> {
     files.sort();
     files.dedup();
     if files.is_empty() {
-        anyhow::bail!("no .rego files under {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        anyhow::bail!(
+            "no .rego files under {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let mut tests = Vec::new();
     for f in &files {
@@ -73,7 +83,9 @@ pub fn run(paths: &[PathBuf], filter: Option<&str>) -> Result<Vec<TestResult>> {
             .map_err(|e| anyhow!("{}: {e}", f.display()))?;
         for name in test_rules(&text) {
             let full = format!("{pkg}.{name}");
-            if filter.is_none_or(|x| full.contains(x)) && !tests.iter().any(|(n, _): &(String, PathBuf)| *n == full) {
+            if filter.is_none_or(|x| full.contains(x))
+                && !tests.iter().any(|(n, _): &(String, PathBuf)| *n == full)
+            {
                 tests.push((full, f.clone()));
             }
         }
@@ -120,7 +132,11 @@ fn test_rules(text: &str) -> Vec<String> {
 
 /// One line per test (`opa test -v` style) and the summary; returns the exit code
 /// (0 all pass, 1 a failure or an error).
-pub fn report_text(results: &[TestResult], verbose: bool, w: &mut dyn std::io::Write) -> Result<i32> {
+pub fn report_text(
+    results: &[TestResult],
+    verbose: bool,
+    w: &mut dyn std::io::Write,
+) -> Result<i32> {
     let mut by_file: Vec<&Path> = results.iter().map(|r| r.file.as_path()).collect();
     by_file.dedup();
     for r in results {
@@ -193,7 +209,10 @@ mod tests {
         let outcomes: Vec<_> = r.iter().map(|t| (t.name.as_str(), t.outcome)).collect();
         assert_eq!(outcomes[0], ("data.x.test_ok", "pass"));
         assert_eq!(outcomes[1], ("data.x.test_bad", "fail"));
-        assert!(r[1].prints.len() == 1 && r[1].prints[0].ends_with(":5: seen 2"), "{r:?}");
+        assert!(
+            r[1].prints.len() == 1 && r[1].prints[0].ends_with(":5: seen 2"),
+            "{r:?}"
+        );
         assert_ne!(outcomes[2].1, "pass");
         let mut out = Vec::new();
         assert_eq!(report_text(&r, false, &mut out).unwrap(), 1);

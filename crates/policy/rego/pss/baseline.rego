@@ -18,17 +18,29 @@ allowed_caps := {
 	"NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
 }
 
-# Namespaced sysctls isolated between pods (the "safe" set, through Kubernetes 1.29).
+# Namespaced sysctls isolated between pods (the "safe" set, through Kubernetes 1.37:
+# tcp_rmem/tcp_wmem since 1.32, tcp_slow_start_after_idle/tcp_notsent_lowat since 1.37).
 safe_sysctls := {
 	"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
 	"net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
 	"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
-	"net.ipv4.tcp_keepalive_probes",
+	"net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+	"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat",
 }
 
 selinux_types := {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 
 apparmor_types := {"RuntimeDefault", "Localhost"}
+
+# A pod in its own user namespace (hostUsers: false): its root is not root on the host,
+# so the standard (from policy version 1.35) allows any /proc mount type here, and
+# restricted skips its run-as-non-root and run-as-user controls. Not for OCI configs:
+# their input says whether there is a user namespace, not that it maps 0 elsewhere
+# than to host root, as the kubelet's does.
+user_namespaced if {
+	input.spec.hostUsers == false
+	not input.source == "oci"
+}
 
 # --- HostProcess ---------------------------------------------------------------
 violation contains {
@@ -123,15 +135,21 @@ violation contains {
 } if {
 	some k, val in input.metadata.annotations
 	startswith(k, "container.apparmor.security.beta.kubernetes.io/")
+	val != ""
 	val != "runtime/default"
 	not startswith(val, "localhost/")
 }
 
 # --- SELinux -------------------------------------------------------------------
-selinux_options contains ["spec.securityContext.seLinuxOptions", "", input.spec.securityContext.seLinuxOptions]
+# The options are bound in the bodies: a head naming a container's missing
+# seLinuxOptions made the whole set undefined or an error, skipping every container.
+selinux_options contains ["spec.securityContext.seLinuxOptions", "", o] if {
+	o := input.spec.securityContext.seLinuxOptions
+}
 
-selinux_options contains [concat("", [path, ".securityContext.seLinuxOptions"]), c.name, c.securityContext.seLinuxOptions] if {
+selinux_options contains [concat("", [path, ".securityContext.seLinuxOptions"]), c.name, o] if {
 	some [path, c] in containers
+	o := c.securityContext.seLinuxOptions
 }
 
 violation contains v if {
@@ -168,6 +186,7 @@ violation contains {
 	"field": concat("", [path, ".securityContext.procMount"]),
 	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [c.name, c.securityContext.procMount]),
 } if {
+	not user_namespaced
 	some [path, c] in containers
 	c.securityContext.procMount != "Default"
 }
@@ -196,4 +215,30 @@ violation contains {
 } if {
 	some i, s in input.spec.securityContext.sysctls
 	not safe_sysctls[s.name]
+}
+
+# --- Host probes and lifecycle hooks ---------------------------------------------
+# The kubelet connects to a probe's or hook's host from the node's network, not the
+# pod's: a host reaches node-local services and metadata endpoints (policy 1.34+).
+probe_handlers contains [path, c.name, p, handler] if {
+	some [path, c] in containers
+	some p in ["livenessProbe", "readinessProbe", "startupProbe"]
+	handler := c[p]
+}
+
+probe_handlers contains [path, c.name, concat(".", ["lifecycle", h]), handler] if {
+	some [path, c] in containers
+	some h in ["postStart", "preStop"]
+	handler := c.lifecycle[h]
+}
+
+violation contains {
+	"rule": "host-probes-lifecycle", "container": name,
+	"field": sprintf("%s.%s.%s.host", [path, what, kind]),
+	"msg": sprintf("container \"%s\" %s.%s names host \"%s\" (probes and lifecycle hooks must not)", [name, what, kind, host]),
+} if {
+	some [path, name, what, handler] in probe_handlers
+	some kind in ["httpGet", "tcpSocket"]
+	host := handler[kind].host
+	host != ""
 }

@@ -9,15 +9,18 @@ containers := data.caisson.pss.baseline.containers
 
 windows if input.spec.os.name == "windows"
 
+user_namespaced := data.caisson.pss.baseline.user_namespaced
+
+# image: OCI image volumes (allowed since policy 1.33).
 allowed_volume_types := {
-	"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+	"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image",
 	"persistentVolumeClaim", "projected", "secret",
 }
 
 # --- Volume types --------------------------------------------------------------
 violation contains {
 	"rule": "volume-types", "field": sprintf("spec.volumes[%d].%s", [i, k]),
-	"msg": sprintf("volume \"%s\" uses type %s (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected, secret)", [v.name, k]),
+	"msg": sprintf("volume \"%s\" uses type %s (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret)", [v.name, k]),
 } if {
 	some i, v in input.spec.volumes
 	some k, _ in v
@@ -38,10 +41,12 @@ violation contains {
 }
 
 # --- Running as non-root -------------------------------------------------------
+# Not for a pod in its own user namespace (see baseline's user_namespaced).
 violation contains {
 	"rule": "run-as-non-root", "field": "spec.securityContext.runAsNonRoot",
 	"msg": "pod sets runAsNonRoot=false",
 } if {
+	not user_namespaced
 	input.spec.securityContext.runAsNonRoot == false
 }
 
@@ -50,6 +55,7 @@ violation contains {
 	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
 	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [c.name]),
 } if {
+	not user_namespaced
 	some [path, c] in containers
 	c.securityContext.runAsNonRoot == false
 }
@@ -59,6 +65,7 @@ violation contains {
 	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
 	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [c.name]),
 } if {
+	not user_namespaced
 	not input.spec.securityContext.runAsNonRoot == true
 	some [path, c] in containers
 	not has_key(object.get(c, "securityContext", {}), "runAsNonRoot")
@@ -67,10 +74,12 @@ violation contains {
 has_key(o, k) if _ = o[k]
 
 # --- Running as a non-root user ------------------------------------------------
+# Not for a pod in its own user namespace (see baseline's user_namespaced).
 violation contains {
 	"rule": "run-as-user", "field": "spec.securityContext.runAsUser",
 	"msg": "pod sets runAsUser=0",
 } if {
+	not user_namespaced
 	input.spec.securityContext.runAsUser == 0
 }
 
@@ -79,6 +88,7 @@ violation contains {
 	"field": concat("", [path, ".securityContext.runAsUser"]),
 	"msg": sprintf("container \"%s\" sets runAsUser=0", [c.name]),
 } if {
+	not user_namespaced
 	some [path, c] in containers
 	c.securityContext.runAsUser == 0
 }
@@ -118,4 +128,17 @@ violation contains {
 	some cap in c.securityContext.capabilities.add
 	cap != "NET_BIND_SERVICE"
 	data.caisson.pss.baseline.allowed_caps[cap]
+}
+
+# --- /proc mount type ----------------------------------------------------------
+# Baseline lets a pod in its own user namespace unmask /proc; restricted does not
+# (elsewhere baseline's proc-mount reports it).
+violation contains {
+	"rule": "proc-mount", "container": c.name,
+	"field": concat("", [path, ".securityContext.procMount"]),
+	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [c.name, c.securityContext.procMount]),
+} if {
+	user_namespaced
+	some [path, c] in containers
+	c.securityContext.procMount != "Default"
 }

@@ -1,0 +1,138 @@
+//! Decision latency of the built-in sets, engine reused (as the webhook and a
+//! long-running engine use it): `cargo bench -p caisson-policy --bench decide`.
+//! Prints median and p99 per decision for each set and input; the target
+//! (docs/benchmarks.md): median under 50 µs, p99 under 200 µs.
+
+use std::time::Instant;
+
+use caisson_policy::input::{self, OciContext};
+use caisson_policy::{Gate, PolicyConfig};
+use serde_json::{json, Value};
+
+fn pod() -> Value {
+    // A typical Deployment-made pod: two containers, an init container, volumes.
+    let c = |name: &str, image: &str| {
+        json!({"name": name, "image": image, "ports": [{"containerPort": 8080}],
+               "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}},
+               "volumeMounts": [{"name": "cfg", "mountPath": "/etc/app"}],
+               "resources": {"limits": {"memory": "256Mi", "cpu": "500m"}}})
+    };
+    let doc = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-5d8f7", "namespace": "shop", "labels": {"app": "web", "tier": "front"}},
+        "spec": {"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+                 "containers": [c("web", "registry.example.com/shop/web@sha256:0123"), c("sidecar", "registry.example.com/shop/proxy:1.2")],
+                 "initContainers": [c("migrate", "registry.example.com/shop/web@sha256:0123")],
+                 "volumes": [{"name": "cfg", "configMap": {"name": "web"}}, {"name": "tmp", "emptyDir": {}}]}});
+    input::normalize(&doc, None).unwrap().0
+}
+
+fn privileged_pod() -> Value {
+    let doc = json!({"kind": "Pod", "metadata": {"name": "debug", "namespace": "ops"},
+        "spec": {"hostPID": true, "hostNetwork": true,
+                 "containers": [{"name": "sh", "image": "busybox", "securityContext": {"privileged": true, "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"]}}}],
+                 "volumes": [{"name": "root", "hostPath": {"path": "/"}}]}});
+    input::normalize(&doc, None).unwrap().0
+}
+
+fn oci(scan: Option<Value>) -> Value {
+    let caps = json!([
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FOWNER",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_NET_BIND_SERVICE"
+    ]);
+    let cfg = json!({"ociVersion": "1.2.0",
+        "process": {"user": {"uid": 1000, "gid": 1000}, "args": ["/app"], "noNewPrivileges": true,
+                    "capabilities": {"bounding": caps, "effective": caps, "permitted": caps}},
+        "root": {"path": "rootfs", "readonly": true},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/data", "type": "bind", "source": "/var/lib/caisson/volumes/data/_data", "options": ["rbind"]}],
+        "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+                  "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []},
+                  "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]}});
+    let ctx = OciContext {
+        image: Some("127.0.0.1:5000/app:1".into()),
+        volume_roots: vec!["/var/lib/caisson/volumes".into()],
+        scan,
+        ..OciContext::default()
+    };
+    input::from_oci(&cfg, &ctx).unwrap()
+}
+
+fn scan_report() -> Value {
+    let sev = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+    let findings: Vec<Value> = (0..60)
+        .map(|i| json!({"id": format!("CVE-2024-{i:04}"), "severity": sev[i % 4], "package": format!("pkg{i}"),
+                        "installed": "1.0", "fixed": if i % 3 == 0 { Value::Null } else { json!("1.1") }}))
+        .collect();
+    json!({"findings": findings, "secrets": []})
+}
+
+fn measure(label: &str, sets: &[&str], input: &Value) {
+    let mut gate = Gate::new(&PolicyConfig::with_sets(sets)).unwrap();
+    for _ in 0..2000 {
+        gate.decide(input).unwrap();
+    }
+    let n = 20_000;
+    let mut t = Vec::with_capacity(n);
+    let mut denied = 0;
+    for _ in 0..n {
+        let s = Instant::now();
+        let d = gate.decide(input).unwrap();
+        t.push(s.elapsed().as_nanos() as f64 / 1000.0);
+        denied += usize::from(!d.allowed);
+    }
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let med = t[n / 2];
+    let p99 = t[n * 99 / 100];
+    println!(
+        "{label:<44} median {med:>7.1} µs   p99 {p99:>7.1} µs   ({} decisions, {})",
+        n,
+        if denied == n {
+            "denied"
+        } else if denied == 0 {
+            "allowed"
+        } else {
+            "mixed"
+        }
+    );
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    println!("decision latency, one engine reused (regorus; target: median < 50 µs, p99 < 200 µs)");
+    let pod = pod();
+    let bad = privileged_pod();
+    measure(
+        "pss-baseline  / hardened pod (3 containers)",
+        &["pss-baseline"],
+        &pod,
+    );
+    measure("pss-baseline  / privileged pod", &["pss-baseline"], &bad);
+    measure(
+        "pss-restricted/ hardened pod (3 containers)",
+        &["pss-restricted"],
+        &pod,
+    );
+    measure("pss-restricted/ privileged pod", &["pss-restricted"], &bad);
+    measure(
+        "pss-restricted/ OCI config.json",
+        &["pss-restricted"],
+        &oci(None),
+    );
+    measure(
+        "image         / OCI config + 60-finding scan",
+        &["image"],
+        &oci(Some(scan_report())),
+    );
+    measure(
+        "all three     / OCI config + scan",
+        &["pss-restricted", "image"],
+        &oci(Some(scan_report())),
+    );
+}
