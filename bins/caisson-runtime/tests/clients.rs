@@ -788,3 +788,229 @@ fn containerd_and_docker() {
     }
     eprintln!("docker: run --rm, run -d, exec, pause, unpause, update, rm -f: ok");
 }
+
+// ───────────────────── the runtime's policy gate under podman ─────────────────────
+
+/// Podman's environment from `peers.sh podman-env` with a `PEERS_DIR` of the test's
+/// own: its containers.conf, storage and state are private. (`Podman::podman_env`
+/// rewrites the shared containers.conf, whose `caisson` runtime
+/// podman_matrix_same_as_crun may be using at the same moment: pointing it at a
+/// policy wrapper would deny that test's containers.)
+fn private_podman_env(dir: &Path, wrapper: &Path) -> Vec<(String, String)> {
+    let out = Command::new("bash")
+        .arg(shared().join("peers/peers.sh"))
+        .args(["podman-env", &format!("caisson={}", wrapper.display())])
+        .env("PEERS_DIR", dir)
+        .output()
+        .expect("run peers.sh");
+    assert!(
+        out.status.success(),
+        "peers.sh podman-env failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("export ")
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `podman system reset` of a private podman when dropped: removes its containers
+/// and images and unmounts its storage, so its directory can go.
+struct PodmanReset(Vec<(String, String)>);
+
+impl Drop for PodmanReset {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .envs(self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["system", "reset", "--force"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn podman_gets_the_runtime_policy_gate() {
+    require("podman");
+    registry_up();
+    let tmp = tempfile::Builder::new()
+        .prefix("caisson-podman-gate-")
+        .tempdir()
+        .unwrap();
+    let policy = tmp.path().join("policy.yaml");
+    let dlog = tmp.path().join("d.log");
+    std::fs::write(
+        &policy,
+        format!("sets: [pss-baseline]\ndecision_log: {}\n", dlog.display()),
+    )
+    .unwrap();
+    // Named `caisson`: podman passes --log-format=json to the runtimes named in
+    // runtime_supports_json (peers.sh lists the names it is given), and reads the
+    // runtime's error from that log.
+    let wrapper = tmp.path().join("caisson");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexport CAISSON_POLICY=\"{policy}\"\nexec \"{bin}\" \"$@\"\n",
+            policy = policy.display(),
+            bin = env!("CARGO_BIN_EXE_caisson-runtime"),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let env = private_podman_env(&tmp.path().join("peers"), &wrapper);
+    let _reset = PodmanReset(env.clone());
+    let p = Podman { env, netns: None };
+    let rt = wrapper.to_str().unwrap();
+    let o = run(
+        p.cmd(rt, &["pull", "-q", IMAGE]).arg("--tls-verify=false"),
+        120,
+    );
+    assert_eq!(o.code, Some(0), "podman pull: {}", o.stderr);
+
+    // Allowed. (--network none: peers.sh's containers.conf makes the host's network
+    // podman's default here, which pss-baseline denies as --network host below.)
+    let out = p.ok(
+        rt,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            IMAGE,
+            "echo",
+            "gated-ok",
+        ],
+    );
+    assert_eq!(out.trim(), "gated-ok");
+
+    let tag = format!("caisson-gate-{}", std::process::id());
+    let mut names = Vec::new();
+    for (i, (flags, rule)) in [
+        (
+            &["--network", "none", "--privileged"][..],
+            "pss-baseline/privileged",
+        ),
+        (&["--network", "host"][..], "pss-baseline/host-namespaces"),
+        (
+            &["--network", "none", "--cap-add", "SYS_ADMIN"][..],
+            "pss-baseline/capabilities",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("{tag}-{i}");
+        let mut args = vec!["run", "--rm", "--name", &name];
+        args.extend(flags);
+        args.extend([IMAGE, "true"]);
+        let o = run(&mut p.cmd(rt, &args), 120);
+        assert_ne!(o.code, Some(0), "{flags:?} must be denied: {}", o.stdout);
+        assert!(
+            o.stderr.contains("policy denied container") && o.stderr.contains(&format!("[{rule}]")),
+            "{flags:?}: podman's stderr should name [{rule}]: {}",
+            o.stderr
+        );
+        eprintln!(
+            "podman run {flags:?} with the gate: exit {:?}, {}",
+            o.code,
+            o.stderr
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(160)
+                .collect::<String>()
+        );
+        names.push(name);
+    }
+    let ps = |p: &Podman| p.ok(rt, &["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    let listed = ps(&p);
+    for n in &names {
+        assert!(
+            !listed.contains(n.as_str()),
+            "--rm: podman kept {n} after the denial:\n{listed}"
+        );
+    }
+    // Without --rm, podman keeps the record of a container whose runtime create
+    // failed (state "created"); it must be removable.
+    let kept = format!("{tag}-kept");
+    let o = run(
+        &mut p.cmd(
+            rt,
+            &[
+                "run",
+                "--name",
+                &kept,
+                "--network",
+                "none",
+                "--privileged",
+                IMAGE,
+                "true",
+            ],
+        ),
+        120,
+    );
+    assert_ne!(o.code, Some(0));
+    assert!(
+        o.stderr.contains("[pss-baseline/privileged]"),
+        "{}",
+        o.stderr
+    );
+    let listed = ps(&p);
+    if let Some(l) = listed.lines().find(|l| l.starts_with(&kept)) {
+        eprintln!("podman without --rm keeps the denied container: {l}");
+        assert!(l.contains("Created"), "{l}");
+        p.ok(rt, &["rm", &kept]);
+    }
+    let listed = ps(&p);
+    assert!(
+        !listed.contains(&tag),
+        "leftover containers of these runs:\n{listed}"
+    );
+
+    // The decision log: one line per create, allow and deny; a denied container
+    // left no runtime state behind.
+    let text = std::fs::read_to_string(&dlog).expect("the runtime wrote its decision log");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().all(|l| l["entry"] == "runtime"), "{text}");
+    let results: Vec<&str> = lines
+        .iter()
+        .map(|l| l["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["allow", "deny", "deny", "deny", "deny"], "{text}");
+    for l in &lines {
+        assert!(l["input_digest"].as_str().unwrap().starts_with("sha256:"));
+        assert_eq!(l["object"]["source"], "oci");
+        if l["result"] == "deny" {
+            let id = l["object"]["name"].as_str().unwrap();
+            assert!(
+                !Path::new("/run/caisson").join(id).exists(),
+                "runtime state left for denied container {id}"
+            );
+        }
+    }
+    let rules: Vec<&str> = lines[1..]
+        .iter()
+        .flat_map(|l| l["violations"].as_array().unwrap())
+        .map(|v| v["rule"].as_str().unwrap())
+        .collect();
+    for r in [
+        "pss-baseline/privileged",
+        "pss-baseline/host-namespaces",
+        "pss-baseline/capabilities",
+    ] {
+        assert!(rules.contains(&r), "{r} in {rules:?}");
+    }
+}

@@ -200,7 +200,7 @@ fn eval(source: &PolicySource, input: &Path, scan: Option<&Path>, format: Format
                 "violations": d.violations,
                 "denials": d.denials(),
                 "warnings": d.warnings(),
-                "input_digest": d.input_digest,
+                "input_digest": caisson_policy::gate::input_digest(&doc),
                 "policy_version": d.policy_version,
                 "latency_us": u64::try_from(d.latency.as_micros()).unwrap_or(u64::MAX),
             });

@@ -89,7 +89,8 @@ fn measure(label: &str, sets: &[&str], input: &Value) {
     let med = t[n / 2];
     let p99 = t[n * 99 / 100];
     println!(
-        "{label:<44} median {med:>7.1} µs   p99 {p99:>7.1} µs   ({} decisions, {})",
+        "[{}] {label:<44} median {med:>7.1} µs   p99 {p99:>7.1} µs   ({} decisions, {})",
+        gate.backend(),
         n,
         if denied == n {
             "denied"
@@ -105,7 +106,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    println!("decision latency, one engine reused (regorus; target: median < 50 µs, p99 < 200 µs)");
+    let backend = Gate::new(&PolicyConfig::with_sets(&["pss-baseline"]))
+        .unwrap()
+        .backend();
+    println!("decision latency, one engine reused (regorus {backend}; target: median < 50 µs, p99 < 200 µs)");
     let pod = pod();
     let bad = privileged_pod();
     measure(

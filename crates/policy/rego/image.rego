@@ -13,7 +13,11 @@ default_params := {
 	"deny_secrets": true,
 }
 
-params := object.union(default_params, object.get(data, ["caisson", "parameters"], {}))
+default user_params := {}
+
+user_params := data.caisson.parameters
+
+params := object.union(default_params, user_params)
 
 # --- allowed registries ----------------------------------------------------------
 # An entry allows a registry (`registry.example.com`), a repository prefix
@@ -56,17 +60,20 @@ violation contains {
 }
 
 # --- fixable vulnerabilities -----------------------------------------------------
-fixable contains sprintf("%s (%s, %s %s -> %s)", [f.id, f.severity, f["package"], f.installed, f.fixed]) if {
+fixable contains [f.id, f.severity, f["package"], f.installed, f.fixed] if {
 	some f in input.scan.findings
 	f.severity in params.deny_severities
 	is_string(f.fixed)
 }
 
+# The first five, by id, in the message (formatted only when the rule fires).
+shown := [sprintf("%s (%s, %s %s -> %s)", x) | some x in array.slice(sort(fixable), 0, 5)]
+
 violation contains {
 	"rule": "vulnerabilities",
 	"msg": sprintf("image has %d fixable %s vulnerabilities: %s%s", [
 		count(fixable), concat("/", params.deny_severities),
-		concat(", ", array.slice(sort(fixable), 0, 5)), more(count(fixable) - 5),
+		concat(", ", shown), more(count(fixable) - 5),
 	]),
 } if {
 	count(fixable) > 0

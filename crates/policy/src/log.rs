@@ -79,7 +79,7 @@ pub fn record(time: &str, entry: EntryPoint, input: &Value, d: &Decision) -> Val
     json!({
         "time": time,
         "entry": entry.as_str(),
-        "input_digest": d.input_digest,
+        "input_digest": crate::gate::input_digest(input),
         "policy_version": d.policy_version,
         "result": if d.allowed { "allow" } else { "deny" },
         "object": {

@@ -1,7 +1,8 @@
 //! The admission webhook server end to end: a real server on 127.0.0.1:0 with a test
 //! CA and a server certificate for `localhost`/127.0.0.1 made here (rcgen), driven by
 //! curl (a real HTTPS client) and by a rustls client for the raw-protocol, slow-client
-//! and load tests.
+//! and load tests. The reviewer is the real policy engine: a `Gate` with the
+//! `pss-baseline` set over `input::from_admission_request` (see [`test_factory`]).
 //!
 //! Run with `cargo test -p caisson-policy --features webhook --test webhook`
 //! (add `-- --nocapture` to see the load test's numbers). curl must be installed:
@@ -20,6 +21,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use caisson_policy::webhook::{Config, Reviewer, ReviewerFactory, Server, Verdict};
+use caisson_policy::{input, Gate, PolicyConfig};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::{json, Value};
@@ -27,38 +29,85 @@ use serde_json::{json, Value};
 const CURL: &str = "/usr/bin/curl";
 
 // ---------------------------------------------------------------------------------
-// The reviewer under test.
+// The reviewer under test: the real policy engine.
 
-/// Denies pods on the host network, allows the rest; panics on a pod named "panic".
-struct TestReviewer {
-    reviews: u64,
+/// Decides with the real policy engine: `AdmissionReview.request` normalised by
+/// [`input::from_admission_request`], then judged by a [`Gate`] (one clone per
+/// connection, as `caisson webhook` does).
+struct PolicyReviewer {
+    gate: Gate,
 }
 
-impl Reviewer for TestReviewer {
+impl Reviewer for PolicyReviewer {
     fn review(&mut self, request: &Value) -> Verdict {
-        self.reviews += 1;
-        let object = &request["object"];
-        let name = object["metadata"]["name"].as_str().unwrap_or("");
-        if name == "panic" {
-            panic!("test reviewer told to panic (review {})", self.reviews);
-        }
-        if object["spec"]["hostNetwork"] == true {
-            Verdict {
-                allowed: false,
-                message: Some(format!("pod {name}: hostNetwork is not allowed")),
-                code: None,
-                warnings: vec![format!("pod {name} asks for the host network")],
+        let (doc, _kind) = match input::from_admission_request(request, None) {
+            Ok(normalised) => normalised,
+            Err(e) => {
+                return Verdict {
+                    code: Some(400),
+                    ..Verdict::deny(format!("cannot judge this object: {e:#}"))
+                }
             }
-        } else {
-            Verdict::allow()
+        };
+        let decision = match self.gate.decide(&doc) {
+            Ok(decision) => decision,
+            Err(e) => {
+                return Verdict {
+                    code: Some(500),
+                    ..Verdict::deny(format!("policy evaluation failed: {e:#}"))
+                }
+            }
+        };
+        Verdict {
+            allowed: decision.allowed,
+            message: (!decision.allowed).then(|| decision.denials().join("; ")),
+            code: (!decision.allowed).then_some(403),
+            warnings: decision.warnings(),
         }
     }
 }
 
-/// The reviewers the servers in these tests use (one place to swap in the real
-/// policy engine).
+/// Reviewers over a gate built from `config` (built once, cloned per reviewer).
+fn gate_factory(config: &PolicyConfig) -> ReviewerFactory {
+    let gate = Gate::new(config).expect("build the policy gate");
+    Arc::new(move || Box::new(PolicyReviewer { gate: gate.clone() }))
+}
+
+/// The reviewers the servers in these tests use: the real engine with the
+/// `pss-baseline` set (so pods on the host network are denied by its
+/// host-namespaces rule).
 fn test_factory() -> ReviewerFactory {
-    Arc::new(|| Box::new(TestReviewer { reviews: 0 }))
+    gate_factory(&PolicyConfig::with_sets(&["pss-baseline"]))
+}
+
+/// The denial message [`test_factory`]'s reviewers give a pod on the host network.
+const HOST_NETWORK_DENIAL: &str =
+    "[pss-baseline/host-namespaces] hostNetwork=true shares the host's network namespace";
+
+/// Panics on a pod named "panic"; hands everything else to the real engine.
+struct PanickyReviewer {
+    inner: PolicyReviewer,
+    reviews: u64,
+}
+
+impl Reviewer for PanickyReviewer {
+    fn review(&mut self, request: &Value) -> Verdict {
+        self.reviews += 1;
+        if request["object"]["metadata"]["name"] == "panic" {
+            panic!("test reviewer told to panic (review {})", self.reviews);
+        }
+        self.inner.review(request)
+    }
+}
+
+fn panicky_factory() -> ReviewerFactory {
+    let gate = Gate::new(&PolicyConfig::with_sets(&["pss-baseline"])).expect("gate");
+    Arc::new(move || {
+        Box::new(PanickyReviewer {
+            inner: PolicyReviewer { gate: gate.clone() },
+            reviews: 0,
+        })
+    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -149,6 +198,14 @@ impl Drop for TestServer {
 }
 
 fn start_with(pki: Pki, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    start_with_factory(pki, test_factory(), tweak)
+}
+
+fn start_with_factory(
+    pki: Pki,
+    factory: ReviewerFactory,
+    tweak: impl FnOnce(&mut Config),
+) -> TestServer {
     let mut config = Config {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         cert_pem: pki.cert_pem.clone(),
@@ -161,7 +218,7 @@ fn start_with(pki: Pki, tweak: impl FnOnce(&mut Config)) -> TestServer {
     let stop = Arc::new(AtomicBool::new(false));
     let handle = {
         let stop = Arc::clone(&stop);
-        thread::spawn(move || server.run(test_factory(), stop))
+        thread::spawn(move || server.run(factory, stop))
     };
     TestServer {
         pki,
@@ -504,14 +561,42 @@ fn denied_review() {
     assert_eq!(response["uid"], "uid-denied-7");
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["code"], 403);
-    assert_eq!(
-        response["status"]["message"],
-        "pod sniffer: hostNetwork is not allowed"
-    );
-    assert_eq!(
-        response["warnings"],
-        json!(["pod sniffer asks for the host network"])
-    );
+    assert_eq!(response["status"]["message"], HOST_NETWORK_DENIAL);
+    // pss-baseline has no rule in warn mode: no warnings.
+    assert!(response.get("warnings").is_none(), "{response}");
+    assert_healthy(&server);
+
+    // Warnings travel with a denial (and with an admission): host ports in warn mode.
+    let config: PolicyConfig = serde_json::from_value(json!({
+        "sets": ["pss-baseline"],
+        "modes": {"pss-baseline/host-ports": "warn"}
+    }))
+    .expect("policy config");
+    let server = start_with_factory(make_pki(), gate_factory(&config), |_| {});
+    let host_port_warning = "[pss-baseline/host-ports] container \"app\" uses host port 8080";
+    for (uid, host_network) in [("uid-warned-denied", true), ("uid-warned-allowed", false)] {
+        let mut review = pod_review(uid, "sniffer", host_network);
+        review["request"]["object"]["spec"]["containers"][0]["ports"] =
+            json!([{"containerPort": 80, "hostPort": 8080}]);
+        let out = curl_review(&server, &review);
+        assert_eq!(out.status, 200, "{} {}", out.body, out.stderr);
+        let response = &out.json()["response"];
+        assert_eq!(response["uid"], uid);
+        assert_eq!(response["allowed"], !host_network, "{response}");
+        if host_network {
+            assert_eq!(
+                response["status"],
+                json!({"code": 403, "message": HOST_NETWORK_DENIAL})
+            );
+        } else {
+            assert!(response.get("status").is_none(), "{response}");
+        }
+        assert_eq!(
+            response["warnings"],
+            json!([host_port_warning]),
+            "{response}"
+        );
+    }
     assert_healthy(&server);
 }
 
@@ -681,7 +766,7 @@ fn oversized_body_is_413() {
 
 #[test]
 fn panicking_reviewer_is_500_and_server_recovers() {
-    let server = start();
+    let server = start_with_factory(make_pki(), panicky_factory(), |_| {});
     let out = curl_review(&server, &pod_review("uid-panic", "panic", false));
     assert_error(&out, 500, "reviewer panicked on request uid-panic");
     assert_healthy(&server);
@@ -1212,8 +1297,11 @@ fn load_10000_reviews_16_clients() {
                         if answer["allowed"] != !host_network {
                             return Err(format!("allowed {} for {uid}", answer["allowed"]));
                         }
-                        if host_network && answer["status"]["code"] != 403 {
-                            return Err(format!("denial without 403: {answer}"));
+                        if host_network
+                            && (answer["status"]["code"] != 403
+                                || answer["status"]["message"] != HOST_NETWORK_DENIAL)
+                        {
+                            return Err(format!("denial without 403 and its rule: {answer}"));
                         }
                         Ok(())
                     })();

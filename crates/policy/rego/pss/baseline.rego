@@ -6,11 +6,47 @@ package caisson.pss.baseline
 
 import rego.v1
 
-# Every container of the pod with the path of its field: [path, container].
-containers contains [sprintf("spec.%s[%d]", [list, i]), c] if {
+# Every container of the pod: [list, index, container] (its field path,
+# spec.LIST[INDEX], is only formatted when a rule fires).
+containers contains [list, i, c] if {
 	some list in ["containers", "initContainers", "ephemeralContainers"]
 	some i, c in input.spec[list]
 }
+
+# The fields the input sets, as the engine indexes them before each decision
+# (`input.present`, crates/policy/src/gate.rs `present`): a rule about a field no
+# container sets is skipped for the price of one set lookup. Without the index (an
+# input built by hand, as in the Rego unit tests) every field counts as present.
+on := input.present if input.present
+
+on := o if {
+	not input.present
+	o := {k: true | some k in index_keys}
+}
+
+index_keys := [
+	"spec.hostns",
+	"podsc.seccompProfile",
+	"podsc.runAsUser",
+	"podsc.runAsNonRoot",
+	"podsc.appArmorProfile",
+	"apparmor-annotation",
+	"c.ports",
+	"c.probes",
+	"podsc.seLinuxOptions",
+	"podsc.sysctls",
+	"podsc.windowsOptions",
+	"sc.appArmorProfile",
+	"sc.capabilities",
+	"sc.privileged",
+	"sc.procMount",
+	"sc.runAsNonRoot",
+	"sc.runAsUser",
+	"sc.seLinuxOptions",
+	"sc.seccompProfile",
+	"sc.windowsOptions",
+	"spec.volumes"
+]
 
 # Capabilities that may be added: the container runtimes' default set without NET_RAW.
 allowed_caps := {
@@ -48,15 +84,17 @@ violation contains {
 	"field": "spec.securityContext.windowsOptions.hostProcess",
 	"msg": "pod sets windowsOptions.hostProcess=true (privileged access to the Windows node)",
 } if {
+	on["podsc.windowsOptions"]
 	input.spec.securityContext.windowsOptions.hostProcess == true
 }
 
 violation contains {
 	"rule": "host-process", "container": c.name,
-	"field": concat("", [path, ".securityContext.windowsOptions.hostProcess"]),
+	"field": sprintf("spec.%s[%d].securityContext.windowsOptions.hostProcess", [list, i]),
 	"msg": sprintf("container \"%s\" sets windowsOptions.hostProcess=true", [c.name]),
 } if {
-	some [path, c] in containers
+	on["sc.windowsOptions"]
+	some [list, i, c] in containers
 	c.securityContext.windowsOptions.hostProcess == true
 }
 
@@ -65,6 +103,7 @@ violation contains {
 	"rule": "host-namespaces", "field": concat(".", ["spec", f]),
 	"msg": sprintf("%s=true shares the host's %s namespace", [f, kind]),
 } if {
+	on["spec.hostns"]
 	some f, kind in {"hostNetwork": "network", "hostPID": "process", "hostIPC": "IPC"}
 	input.spec[f] == true
 }
@@ -72,20 +111,22 @@ violation contains {
 # --- Privileged containers -----------------------------------------------------
 violation contains {
 	"rule": "privileged", "container": c.name,
-	"field": concat("", [path, ".securityContext.privileged"]),
+	"field": sprintf("spec.%s[%d].securityContext.privileged", [list, i]),
 	"msg": sprintf("container \"%s\" is privileged", [c.name]),
 } if {
-	some [path, c] in containers
+	on["sc.privileged"]
+	some [list, i, c] in containers
 	c.securityContext.privileged == true
 }
 
 # --- Capabilities --------------------------------------------------------------
 violation contains {
 	"rule": "capabilities", "container": c.name,
-	"field": concat("", [path, ".securityContext.capabilities.add"]),
+	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
 	"msg": sprintf("container \"%s\" adds capability %s, beyond the default set", [c.name, cap]),
 } if {
-	some [path, c] in containers
+	on["sc.capabilities"]
+	some [list, i, c] in containers
 	some cap in c.securityContext.capabilities.add
 	not allowed_caps[cap]
 }
@@ -95,6 +136,7 @@ violation contains {
 	"rule": "host-path-volumes", "field": sprintf("spec.volumes[%d].hostPath", [i]),
 	"msg": sprintf("volume \"%s\" mounts host path \"%s\"", [v.name, object.get(v.hostPath, "path", "")]),
 } if {
+	on["spec.volumes"]
 	some i, v in input.spec.volumes
 	v.hostPath
 }
@@ -102,10 +144,11 @@ violation contains {
 # --- Host ports ----------------------------------------------------------------
 violation contains {
 	"rule": "host-ports", "container": c.name,
-	"field": sprintf("%s.ports[%d].hostPort", [path, j]),
+	"field": sprintf("spec.%s[%d].ports[%d].hostPort", [list, i, j]),
 	"msg": sprintf("container \"%s\" uses host port %d", [c.name, p.hostPort]),
 } if {
-	some [path, c] in containers
+	on["c.ports"]
+	some [list, i, c] in containers
 	some j, p in c.ports
 	p.hostPort != 0
 }
@@ -115,16 +158,18 @@ violation contains {
 	"rule": "apparmor", "field": "spec.securityContext.appArmorProfile.type",
 	"msg": sprintf("pod AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [t]),
 } if {
+	on["podsc.appArmorProfile"]
 	t := input.spec.securityContext.appArmorProfile.type
 	not apparmor_types[t]
 }
 
 violation contains {
 	"rule": "apparmor", "container": c.name,
-	"field": concat("", [path, ".securityContext.appArmorProfile.type"]),
+	"field": sprintf("spec.%s[%d].securityContext.appArmorProfile.type", [list, i]),
 	"msg": sprintf("container \"%s\" AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [c.name, t]),
 } if {
-	some [path, c] in containers
+	on["sc.appArmorProfile"]
+	some [list, i, c] in containers
 	t := c.securityContext.appArmorProfile.type
 	not apparmor_types[t]
 }
@@ -133,6 +178,7 @@ violation contains {
 	"rule": "apparmor", "field": sprintf("metadata.annotations[\"%s\"]", [k]),
 	"msg": sprintf("AppArmor annotation %s=\"%s\" is not allowed (runtime/default or localhost/*)", [k, val]),
 } if {
+	on["apparmor-annotation"]
 	some k, val in input.metadata.annotations
 	startswith(k, "container.apparmor.security.beta.kubernetes.io/")
 	val != ""
@@ -144,11 +190,13 @@ violation contains {
 # The options are bound in the bodies: a head naming a container's missing
 # seLinuxOptions made the whole set undefined or an error, skipping every container.
 selinux_options contains ["spec.securityContext.seLinuxOptions", "", o] if {
+	on["podsc.seLinuxOptions"]
 	o := input.spec.securityContext.seLinuxOptions
 }
 
-selinux_options contains [concat("", [path, ".securityContext.seLinuxOptions"]), c.name, o] if {
-	some [path, c] in containers
+selinux_options contains [sprintf("spec.%s[%d].securityContext.seLinuxOptions", [list, i]), c.name, o] if {
+	on["sc.seLinuxOptions"]
+	some [list, i, c] in containers
 	o := c.securityContext.seLinuxOptions
 }
 
@@ -183,11 +231,12 @@ whose(name) := sprintf("container \"%s\" ", [name]) if name != ""
 # --- /proc mount type ----------------------------------------------------------
 violation contains {
 	"rule": "proc-mount", "container": c.name,
-	"field": concat("", [path, ".securityContext.procMount"]),
+	"field": sprintf("spec.%s[%d].securityContext.procMount", [list, i]),
 	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [c.name, c.securityContext.procMount]),
 } if {
+	on["sc.procMount"]
 	not user_namespaced
-	some [path, c] in containers
+	some [list, i, c] in containers
 	c.securityContext.procMount != "Default"
 }
 
@@ -196,15 +245,17 @@ violation contains {
 	"rule": "seccomp", "field": "spec.securityContext.seccompProfile.type",
 	"msg": "pod seccomp profile is Unconfined",
 } if {
+	on["podsc.seccompProfile"]
 	input.spec.securityContext.seccompProfile.type == "Unconfined"
 }
 
 violation contains {
 	"rule": "seccomp", "container": c.name,
-	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
+	"field": sprintf("spec.%s[%d].securityContext.seccompProfile.type", [list, i]),
 	"msg": sprintf("container \"%s\" seccomp profile is Unconfined", [c.name]),
 } if {
-	some [path, c] in containers
+	on["sc.seccompProfile"]
+	some [list, i, c] in containers
 	c.securityContext.seccompProfile.type == "Unconfined"
 }
 
@@ -213,6 +264,7 @@ violation contains {
 	"rule": "sysctls", "field": sprintf("spec.securityContext.sysctls[%d].name", [i]),
 	"msg": sprintf("sysctl %s is not in the safe set", [s.name]),
 } if {
+	on["podsc.sysctls"]
 	some i, s in input.spec.securityContext.sysctls
 	not safe_sysctls[s.name]
 }
@@ -220,14 +272,16 @@ violation contains {
 # --- Host probes and lifecycle hooks ---------------------------------------------
 # The kubelet connects to a probe's or hook's host from the node's network, not the
 # pod's: a host reaches node-local services and metadata endpoints (policy 1.34+).
-probe_handlers contains [path, c.name, p, handler] if {
-	some [path, c] in containers
+probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), c.name, p, handler] if {
+	on["c.probes"]
+	some [list, i, c] in containers
 	some p in ["livenessProbe", "readinessProbe", "startupProbe"]
 	handler := c[p]
 }
 
-probe_handlers contains [path, c.name, concat(".", ["lifecycle", h]), handler] if {
-	some [path, c] in containers
+probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), c.name, concat(".", ["lifecycle", h]), handler] if {
+	on["c.probes"]
+	some [list, i, c] in containers
 	some h in ["postStart", "preStop"]
 	handler := c.lifecycle[h]
 }

@@ -7,6 +7,8 @@ import rego.v1
 
 containers := data.caisson.pss.baseline.containers
 
+on := data.caisson.pss.baseline.on
+
 windows if input.spec.os.name == "windows"
 
 user_namespaced := data.caisson.pss.baseline.user_namespaced
@@ -22,6 +24,7 @@ violation contains {
 	"rule": "volume-types", "field": sprintf("spec.volumes[%d].%s", [i, k]),
 	"msg": sprintf("volume \"%s\" uses type %s (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret)", [v.name, k]),
 } if {
+	on["spec.volumes"]
 	some i, v in input.spec.volumes
 	some k, _ in v
 	k != "name"
@@ -32,11 +35,11 @@ violation contains {
 # --- Privilege escalation ------------------------------------------------------
 violation contains {
 	"rule": "allow-privilege-escalation", "container": c.name,
-	"field": concat("", [path, ".securityContext.allowPrivilegeEscalation"]),
+	"field": sprintf("spec.%s[%d].securityContext.allowPrivilegeEscalation", [list, i]),
 	"msg": sprintf("container \"%s\" must set allowPrivilegeEscalation=false (no_new_privs)", [c.name]),
 } if {
 	not windows
-	some [path, c] in containers
+	some [list, i, c] in containers
 	not c.securityContext.allowPrivilegeEscalation == false
 }
 
@@ -46,28 +49,30 @@ violation contains {
 	"rule": "run-as-non-root", "field": "spec.securityContext.runAsNonRoot",
 	"msg": "pod sets runAsNonRoot=false",
 } if {
+	on["podsc.runAsNonRoot"]
 	not user_namespaced
 	input.spec.securityContext.runAsNonRoot == false
 }
 
 violation contains {
 	"rule": "run-as-non-root", "container": c.name,
-	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
+	"field": sprintf("spec.%s[%d].securityContext.runAsNonRoot", [list, i]),
 	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [c.name]),
 } if {
+	on["sc.runAsNonRoot"]
 	not user_namespaced
-	some [path, c] in containers
+	some [list, i, c] in containers
 	c.securityContext.runAsNonRoot == false
 }
 
 violation contains {
 	"rule": "run-as-non-root", "container": c.name,
-	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
+	"field": sprintf("spec.%s[%d].securityContext.runAsNonRoot", [list, i]),
 	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [c.name]),
 } if {
 	not user_namespaced
 	not input.spec.securityContext.runAsNonRoot == true
-	some [path, c] in containers
+	some [list, i, c] in containers
 	not has_key(object.get(c, "securityContext", {}), "runAsNonRoot")
 }
 
@@ -79,17 +84,19 @@ violation contains {
 	"rule": "run-as-user", "field": "spec.securityContext.runAsUser",
 	"msg": "pod sets runAsUser=0",
 } if {
+	on["podsc.runAsUser"]
 	not user_namespaced
 	input.spec.securityContext.runAsUser == 0
 }
 
 violation contains {
 	"rule": "run-as-user", "container": c.name,
-	"field": concat("", [path, ".securityContext.runAsUser"]),
+	"field": sprintf("spec.%s[%d].securityContext.runAsUser", [list, i]),
 	"msg": sprintf("container \"%s\" sets runAsUser=0", [c.name]),
 } if {
+	on["sc.runAsUser"]
 	not user_namespaced
-	some [path, c] in containers
+	some [list, i, c] in containers
 	c.securityContext.runAsUser == 0
 }
 
@@ -97,11 +104,11 @@ violation contains {
 # Explicit Unconfined is baseline's finding; restricted requires the profile to be set.
 violation contains {
 	"rule": "seccomp", "container": c.name,
-	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
+	"field": sprintf("spec.%s[%d].securityContext.seccompProfile.type", [list, i]),
 	"msg": sprintf("container \"%s\" must set seccompProfile.type to RuntimeDefault or Localhost (or the pod must)", [c.name]),
 } if {
 	not windows
-	some [path, c] in containers
+	some [list, i, c] in containers
 	t := object.get(c, ["securityContext", "seccompProfile", "type"], object.get(input.spec, ["securityContext", "seccompProfile", "type"], ""))
 	not t in {"RuntimeDefault", "Localhost", "Unconfined"}
 }
@@ -109,22 +116,23 @@ violation contains {
 # --- Capabilities --------------------------------------------------------------
 violation contains {
 	"rule": "capabilities", "container": c.name,
-	"field": concat("", [path, ".securityContext.capabilities.drop"]),
+	"field": sprintf("spec.%s[%d].securityContext.capabilities.drop", [list, i]),
 	"msg": sprintf("container \"%s\" must drop ALL capabilities", [c.name]),
 } if {
 	not windows
-	some [path, c] in containers
+	some [list, i, c] in containers
 	not "ALL" in object.get(c, ["securityContext", "capabilities", "drop"], [])
 }
 
 # Adds outside the default set are baseline's finding; restricted allows only NET_BIND_SERVICE.
 violation contains {
 	"rule": "capabilities", "container": c.name,
-	"field": concat("", [path, ".securityContext.capabilities.add"]),
+	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
 	"msg": sprintf("container \"%s\" adds capability %s (restricted allows only NET_BIND_SERVICE)", [c.name, cap]),
 } if {
+	on["sc.capabilities"]
 	not windows
-	some [path, c] in containers
+	some [list, i, c] in containers
 	some cap in c.securityContext.capabilities.add
 	cap != "NET_BIND_SERVICE"
 	data.caisson.pss.baseline.allowed_caps[cap]
@@ -135,10 +143,11 @@ violation contains {
 # (elsewhere baseline's proc-mount reports it).
 violation contains {
 	"rule": "proc-mount", "container": c.name,
-	"field": concat("", [path, ".securityContext.procMount"]),
+	"field": sprintf("spec.%s[%d].securityContext.procMount", [list, i]),
 	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [c.name, c.securityContext.procMount]),
 } if {
+	on["sc.procMount"]
 	user_namespaced
-	some [path, c] in containers
+	some [list, i, c] in containers
 	c.securityContext.procMount != "Default"
 }
