@@ -105,5 +105,29 @@ $CAISSON scan --exit-code 3 -f json -o "$D/scan.json" localhost/demo-app:1
 echo "scan --exit-code 3 (a CI gate): exit $? ($(python3 -c "import json; print(len(json.load(open('$D/scan.json'))['findings']))" ) findings in $D/scan.json)"
 set -e
 $CAISSON sbom --format spdx -o "$D/sbom.spdx.json" localhost/demo-app:1 && echo "SPDX SBOM: $D/sbom.spdx.json"
-$CAISSON run --rm --userns auto localhost/demo-app:1
+
+# ───────────── part 4: policy before the container starts ─────────────
+echo "== policy gate: the scan above, the image rules and Pod Security (restricted) decide before a start"
+set +e
+# The demo's advisories carry no CVSS (severity UNKNOWN): count those as denying too.
+printf 'sets: [image]\nparameters: {deny_severities: [CRITICAL, HIGH, UNKNOWN]}\n' >"$D/image-policy.yaml"
+$CAISSON run --rm --policy "$D/image-policy.yaml" localhost/demo-app:1
+echo "run with the image rules (fixable vulnerabilities, digest pin): exit $? — denied, nothing created"
+$CAISSON run --rm --network host --policy pss-baseline localhost/demo-app:1
+echo "run --network host --policy pss-baseline: exit $? — denied"
+set -e
+cat >"$D/policy.yaml" <<'YAML'
+sets: [pss-restricted, image]
+modes: {"image/*": warn}   # image findings warn here; restricted still denies
+YAML
+echo "== hardened: non-root, all capabilities dropped — passes pss-restricted (image rules warn)"
+$CAISSON run --rm --userns auto --user 1000:1000 --cap-drop ALL --policy "$D/policy.yaml" localhost/demo-app:1
+tail -n 1 "$D/engine/policy/decisions.log" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("decision log:", d["result"], d["input_digest"][:19], "policy", d["policy_version"][:19], d["latency_us"], "µs")'
+echo "== caisson policy eval on a Kubernetes Pod (exit 1: denied), and the audit"
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: debug}\nspec:\n  hostPID: true\n  containers: [{name: sh, image: busybox, securityContext: {privileged: true}}]\n' >"$D/pod.yaml"
+set +e
+$CAISSON policy eval --set pss-baseline --input "$D/pod.yaml"
+echo "policy eval: exit $?"
+set -e
+$CAISSON audit --section host --section files | tail -n 12
 $CAISSON system df

@@ -519,6 +519,7 @@ fn pull(
     insecure: bool,
     platform: Option<String>,
     quiet: bool,
+    print_id: bool,
 ) -> Result<()> {
     let rt = tokio_rt()?;
     let mut opts = pull_opts(insecure, image, !quiet);
@@ -538,7 +539,9 @@ fn pull(
     if !quiet {
         eprintln!("Pulled {} ({})", p.name, p.manifest_digest);
     }
-    println!("{}", p.config_digest);
+    if print_id {
+        println!("{}", p.config_digest);
+    }
     Ok(())
 }
 
@@ -574,7 +577,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             platform,
             quiet,
         } => {
-            pull(&engine, &image, insecure, platform, quiet)?;
+            pull(&engine, &image, insecure, platform, quiet, true)?;
             Ok(0)
         }
         Command::Push {
@@ -938,7 +941,7 @@ fn human(n: u64) -> String {
 fn run(engine: &Engine, a: &RunArgs, start: bool) -> Result<i32> {
     if images::resolve(&engine.store, &a.image).is_err() {
         eprintln!("Image {} not found locally, pulling it", a.image);
-        pull(engine, &a.image, a.insecure, None, false).map_err(|e| e.context(RunFailed))?;
+        pull(engine, &a.image, a.insecure, None, false, false).map_err(|e| e.context(RunFailed))?;
     }
     let opts = run_options(a)?;
     let gate = policy::engine_config(&a.policy).map_err(|e| e.context(RunFailed))?;

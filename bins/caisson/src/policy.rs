@@ -342,10 +342,29 @@ pub fn engine_check(
     } else {
         None
     };
+    // An image given by id is judged under its name; a digest in the reference
+    // counts as a pin only when it is the image's manifest digest.
+    let is_id = p.image.len() >= 12
+        && p.image
+            .trim_start_matches("sha256:")
+            .chars()
+            .all(|c| c.is_ascii_hexdigit());
+    let image = match (&p.image_name, is_id) {
+        (Some(n), true) => n.clone(),
+        _ => p.image.to_string(),
+    };
+    if let Some((_, d)) = image.split_once('@') {
+        if d != p.manifest_digest {
+            return Err(caisson_engine::EngineError::Denied(format!(
+                "policy: {image}: the digest is not the image's manifest digest ({})",
+                p.manifest_digest
+            )));
+        }
+    }
     let ctx = input::OciContext {
         name: Some(p.name.to_string()),
-        image: Some(p.image.to_string()),
-        image_digest: Some(p.image_id.to_string()),
+        image: Some(image),
+        image_digest: Some(p.manifest_digest.clone()),
         volume_roots: vec![p.volumes_dir.to_string_lossy().into_owned()],
         ports: p
             .ports
@@ -462,6 +481,17 @@ impl caisson_policy::webhook::Reviewer for GateReviewer {
                 warnings: Vec::new(),
             };
         }
+        // As Pod Security Admission: an UPDATE that changes nothing that runs (labels,
+        // annotations other than AppArmor's, finalizers) is not judged again, so an
+        // existing pod can still be relabelled or have its finalizers removed.
+        if op == "UPDATE" && unchanged_spec(request, &doc) {
+            return Verdict {
+                allowed: true,
+                message: None,
+                code: None,
+                warnings: Vec::new(),
+            };
+        }
         let review = json!({"kind": "AdmissionReview", "request": request});
         let d = match self.gate.decide_with_object(&doc, Some(&review)) {
             Ok(d) => d,
@@ -496,6 +526,31 @@ impl caisson_policy::webhook::Reviewer for GateReviewer {
     }
 }
 
+fn unchanged_spec(request: &Value, doc: &Value) -> bool {
+    let Some(old) = request.get("oldObject").filter(|o| o.is_object()) else {
+        return false;
+    };
+    let mut r = request.clone();
+    r["object"] = old.clone();
+    let Ok((old_doc, _)) = input::from_admission_request(&r, None) else {
+        return false;
+    };
+    let apparmor = |d: &Value| -> Vec<(String, Value)> {
+        d.pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| {
+                        k.starts_with("container.apparmor.security.beta.kubernetes.io/")
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    old_doc["spec"] == doc["spec"] && apparmor(&old_doc) == apparmor(doc)
+}
+
 /// Runs `caisson webhook` until SIGINT/SIGTERM; returns the exit code.
 pub fn webhook_command(_root: &Path, a: WebhookArgs) -> Result<i32> {
     let cfg = a.source.config()?;
@@ -504,6 +559,8 @@ pub fn webhook_command(_root: &Path, a: WebhookArgs) -> Result<i32> {
         Some(p) => Some(Arc::new(Mutex::new(DecisionLog::open(p)?))),
         None => None,
     };
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(&stop)?;
     let server = caisson_policy::webhook::Server::bind(caisson_policy::webhook::Config {
         listen: a.listen,
         cert_pem: a.tls_cert_file.clone(),
@@ -527,8 +584,6 @@ pub fn webhook_command(_root: &Path, a: WebhookArgs) -> Result<i32> {
         },
         gate.version()
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    stop_on_signals(&stop)?;
     let factory: Arc<dyn Fn() -> Box<dyn caisson_policy::webhook::Reviewer> + Send + Sync> = {
         let gate = gate.clone();
         let log = log.clone();
@@ -555,4 +610,54 @@ fn stop_on_signals(stop: &Arc<AtomicBool>) -> Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caisson_policy::webhook::Reviewer;
+
+    #[test]
+    fn updates_that_change_nothing_that_runs_are_not_judged_again() {
+        let gate = Gate::new(&PolicyConfig::with_sets(&["pss-baseline"])).unwrap();
+        let mut r = GateReviewer::new(gate, None);
+        let pod = |labels: Value, privileged: bool| {
+            json!({"kind": "Pod", "metadata": {"name": "p", "namespace": "ns", "labels": labels},
+                   "spec": {"containers": [{"name": "c", "image": "nginx",
+                            "securityContext": {"privileged": privileged}}]}})
+        };
+        let review = |op: &str, object: Value, old: Option<Value>| {
+            json!({"uid": "1", "operation": op, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                   "namespace": "ns", "object": object, "oldObject": old})
+        };
+        // Relabelling an existing privileged pod: allowed (its spec did not change).
+        let v = r.review(&review(
+            "UPDATE",
+            pod(json!({"a": "2"}), true),
+            Some(pod(json!({"a": "1"}), true)),
+        ));
+        assert!(v.allowed, "{v:?}");
+        // Making it privileged by an update: judged, denied.
+        let v = r.review(&review(
+            "UPDATE",
+            pod(json!({}), true),
+            Some(pod(json!({}), false)),
+        ));
+        assert!(!v.allowed);
+        assert!(v.message.unwrap().contains("[pss-baseline/privileged]"));
+        // An UPDATE without the old object is judged; so is a CREATE.
+        assert!(
+            !r.review(&review("UPDATE", pod(json!({}), true), None))
+                .allowed
+        );
+        assert!(
+            !r.review(&review("CREATE", pod(json!({}), true), None))
+                .allowed
+        );
+        // DELETE is never refused.
+        assert!(
+            r.review(&review("DELETE", Value::Null, Some(pod(json!({}), true))))
+                .allowed
+        );
+    }
 }

@@ -1909,4 +1909,21 @@ fn run_gate_image_rules_pass_a_reference_pinned_by_digest() {
     let results: Vec<&str> = log.iter().map(|l| l["result"].as_str().unwrap()).collect();
     assert_eq!(results, ["deny", "allow", "deny", "allow"], "{log:#?}");
     assert!(log.iter().all(|l| l["entry"] == "engine"));
+    // A forged pin cannot be made: `tag` refuses a digest that is not the image's,
+    // and the implicit pull of `run` no longer prints the image id on stdout.
+    let forged = format!("localhost/forged@sha256:{}", "1".repeat(64));
+    let o = expect(&root, &["tag", REGISTRY_IMAGE, &forged], 1);
+    assert!(
+        o.stderr.contains("must be the image's manifest digest"),
+        "{}",
+        o.stderr
+    );
+    let fresh = t.root().with_file_name("fresh-root");
+    let _fresh = RemoveAll(fresh.clone());
+    let o = expect(
+        &fresh,
+        &["run", "--rm", REGISTRY_IMAGE, "echo", "only-this"],
+        0,
+    );
+    assert_eq!(o.stdout.trim(), "only-this", "{}", o.stderr);
 }

@@ -132,6 +132,19 @@ pub struct Record {
     pub log_max_files: Option<u32>,
 }
 
+/// Writes a new file readable by its owner only.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(data)
+}
+
 /// What a policy gate is shown before a container is created.
 #[derive(Debug)]
 pub struct Proposal<'a> {
@@ -143,6 +156,10 @@ pub struct Proposal<'a> {
     pub image: &'a str,
     /// The image's config digest (its id).
     pub image_id: String,
+    /// The image's manifest digest (what `NAME@sha256:...` pins).
+    pub manifest_digest: String,
+    /// The image's first name in the store (when the user gave an id).
+    pub image_name: Option<String>,
     /// Named volumes live under `<volumes_dir>/<name>/_data`.
     pub volumes_dir: &'a Path,
     /// Ports to publish.
@@ -381,6 +398,8 @@ impl Engine {
             name: &name,
             image: &opts.image,
             image_id: img.config_digest.to_string(),
+            manifest_digest: img.manifest_digest.to_string(),
+            image_name: img.names.first().cloned(),
             volumes_dir: &vdir,
             ports: &gen.ports,
         })?;
@@ -408,9 +427,10 @@ impl Engine {
                 Err(e) => return Err(cleanup(e)),
             }
         }
-        std::fs::write(
-            cdir.join("bundle/config.json"),
-            serde_json::to_vec_pretty(&gen.config).expect("serialises"),
+        // 0600: the config holds the environment (`-e`), which may carry secrets.
+        write_private(
+            &cdir.join("bundle/config.json"),
+            &serde_json::to_vec_pretty(&gen.config).expect("serialises"),
         )
         .map_err(io_err("write", cdir.join("bundle/config.json")))
         .map_err(cleanup)?;

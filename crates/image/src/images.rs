@@ -146,6 +146,19 @@ pub fn resolve(store: &Store, what: &str) -> Result<LocalImage> {
 pub fn tag(store: &Store, what: &str, new_name: &str) -> Result<String> {
     let img = resolve(store, what)?;
     let name = normalize(new_name);
+    // A name may carry a digest only if it is this image's: a forged pin would let
+    // `NAME@sha256:...` pass for content it does not name (digest-pinning policies).
+    if let Some((_, d)) = name.split_once('@') {
+        if d != img.manifest_digest.to_string() {
+            return Err(ImageError::Invalid {
+                what: new_name.to_string(),
+                message: format!(
+                    "a name's digest must be the image's manifest digest ({})",
+                    img.manifest_digest
+                ),
+            });
+        }
+    }
     store.set_ref(&name, &img.manifest_digest)?;
     Ok(name)
 }

@@ -71,8 +71,7 @@ fn scan_report() -> Value {
     json!({"findings": findings, "secrets": []})
 }
 
-fn measure(label: &str, sets: &[&str], input: &Value) {
-    let mut gate = Gate::new(&PolicyConfig::with_sets(sets)).unwrap();
+fn run(gate: &mut Gate, input: &Value) -> (f64, f64, usize) {
     for _ in 0..2000 {
         gate.decide(input).unwrap();
     }
@@ -86,19 +85,22 @@ fn measure(label: &str, sets: &[&str], input: &Value) {
         denied += usize::from(!d.allowed);
     }
     t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let med = t[n / 2];
-    let p99 = t[n * 99 / 100];
+    (t[n / 2], t[n * 99 / 100], denied)
+}
+
+/// One set on one input: the shipped path (built-in sets compiled to the RVM) and,
+/// side by side, regorus's interpreter (the reference evaluator) on the same gate.
+fn measure(label: &str, sets: &[&str], input: &Value) {
+    let mut gate = Gate::new(&PolicyConfig::with_sets(sets)).unwrap();
+    let backend = gate.backend();
+    let (med, p99, denied) = run(&mut gate, input);
+    let mut interp = gate.clone();
+    interp.use_interpreter();
+    let (imed, ip99, _) = run(&mut interp, input);
     println!(
-        "[{}] {label:<44} median {med:>7.1} µs   p99 {p99:>7.1} µs   ({} decisions, {})",
-        gate.backend(),
-        n,
-        if denied == n {
-            "denied"
-        } else if denied == 0 {
-            "allowed"
-        } else {
-            "mixed"
-        }
+        "{label:<44} [{backend}] median {med:>6.1} µs  p99 {p99:>6.1} µs | interpreter median {imed:>6.1} µs  p99 {ip99:>6.1} µs | {:.2}x | {}",
+        med / imed,
+        if denied == 0 { "allowed" } else { "denied" }
     );
 }
 

@@ -20,8 +20,9 @@ user_params := data.caisson.parameters
 params := object.union(default_params, user_params)
 
 # --- allowed registries ----------------------------------------------------------
-# An entry allows a registry (`registry.example.com`), a repository prefix
-# (`registry.example.com/team/`) or a glob ending in `*`.
+# An entry allows a registry (`registry.example.com`), one repository
+# (`registry.example.com/team/app`), a repository prefix (`registry.example.com/team/`)
+# or a glob ending in `*`.
 allowed(img) if {
 	some r in params.allowed_registries
 	full := concat("/", [img.registry, img.repository])
@@ -29,6 +30,8 @@ allowed(img) if {
 }
 
 allowed_by(r, registry, _) if r == registry
+
+allowed_by(r, _, full) if r == full
 
 allowed_by(r, _, full) if {
 	endswith(r, "/")

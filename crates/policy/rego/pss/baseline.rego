@@ -120,16 +120,21 @@ violation contains {
 }
 
 # --- Capabilities --------------------------------------------------------------
+# One violation per container, naming every capability beyond the default set.
 violation contains {
 	"rule": "capabilities", "container": c.name,
 	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
-	"msg": sprintf("container \"%s\" adds capability %s, beyond the default set", [c.name, cap]),
+	"msg": sprintf("container \"%s\" adds %s, beyond the default set", [c.name, caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
 	some [list, i, c] in containers
-	some cap in c.securityContext.capabilities.add
-	not allowed_caps[cap]
+	bad := {cap | some cap in c.securityContext.capabilities.add; not allowed_caps[cap]}
+	count(bad) > 0
 }
+
+caps_text(caps) := sprintf("capability %s", [concat("", sort(caps))]) if count(caps) == 1
+
+caps_text(caps) := sprintf("capabilities %s", [concat(", ", sort(caps))]) if count(caps) > 1
 
 # --- HostPath volumes ----------------------------------------------------------
 violation contains {

@@ -128,14 +128,17 @@ violation contains {
 violation contains {
 	"rule": "capabilities", "container": c.name,
 	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
-	"msg": sprintf("container \"%s\" adds capability %s (restricted allows only NET_BIND_SERVICE)", [c.name, cap]),
+	"msg": sprintf("container \"%s\" adds %s (restricted allows only NET_BIND_SERVICE)", [c.name, data.caisson.pss.baseline.caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
 	not windows
 	some [list, i, c] in containers
-	some cap in c.securityContext.capabilities.add
-	cap != "NET_BIND_SERVICE"
-	data.caisson.pss.baseline.allowed_caps[cap]
+	bad := {cap |
+		some cap in c.securityContext.capabilities.add
+		cap != "NET_BIND_SERVICE"
+		data.caisson.pss.baseline.allowed_caps[cap]
+	}
+	count(bad) > 0
 }
 
 # --- /proc mount type ----------------------------------------------------------
