@@ -63,7 +63,7 @@ violation contains {
 }
 
 # --- fixable vulnerabilities -----------------------------------------------------
-fixable contains [f.id, f.severity, f["package"], f.installed, f.fixed] if {
+fixable contains [object.get(f, "id", ""), f.severity, object.get(f, "package", ""), object.get(f, "installed", ""), f.fixed] if {
 	some f in input.scan.findings
 	f.severity in params.deny_severities
 	is_string(f.fixed)
@@ -89,7 +89,7 @@ more(n) := sprintf(", and %d more", [n]) if n > 0
 # --- secrets in layers -------------------------------------------------------------
 violation contains {
 	"rule": "secrets",
-	"msg": sprintf("image layer %s holds a secret: %s in %s line %d%s", [object.get(s, "layer", "?"), s.title, s.file, s.line, deleted(s)]),
+	"msg": sprintf("image layer %s holds a secret: %s in %s line %v%s", [object.get(s, "layer", "?"), object.get(s, "title", ""), object.get(s, "file", ""), object.get(s, "line", 0), deleted(s)]),
 } if {
 	params.deny_secrets
 	some s in input.scan.secrets

@@ -319,6 +319,7 @@ impl Clone for Compiled {
 pub struct Gate {
     engine: regorus::Engine,
     compiled: Option<Compiled>,
+    fallbacks: u64,
     queries: Vec<Query>,
     modes: Vec<(String, Mode)>,
     exemptions: Vec<Exemption>,
@@ -503,6 +504,7 @@ impl Gate {
         let mut gate = Gate {
             engine,
             compiled,
+            fallbacks: 0,
             queries,
             modes,
             exemptions: config.exemptions.clone(),
@@ -523,6 +525,11 @@ impl Gate {
         } else {
             "interpreter"
         }
+    }
+
+    /// How many decisions the VM could not take (the interpreter took them).
+    pub fn vm_fallbacks(&self) -> u64 {
+        self.fallbacks
     }
 
     /// Decide with the interpreter only (to check the compiled program against it).
@@ -572,7 +579,21 @@ impl Gate {
             let out = match &mut self.compiled {
                 Some(c) if q.path == AGGREGATE => {
                     c.vm.set_input(builtin_view(input)?);
-                    c.vm.execute().map_err(|e| anyhow!("{}: {e}", q.path))?
+                    match c.vm.execute() {
+                        Ok(v) => v,
+                        // The VM is an optimisation; the interpreter is the reference
+                        // and decides whatever the VM cannot.
+                        Err(_) => {
+                            self.fallbacks += 1;
+                            if !interpreter_input {
+                                self.engine.set_input(full()?);
+                                interpreter_input = true;
+                            }
+                            self.engine
+                                .eval_rule(q.path.clone())
+                                .map_err(|e| anyhow!("{}: {e}", q.path))?
+                        }
+                    }
                 }
                 _ => {
                     if !interpreter_input {

@@ -88,6 +88,33 @@ fn compiled_sets_decide_like_the_interpreter() {
         }
     }
     inputs.extend(oci_inputs());
+    // Hostile shapes the fuzzer found (a volume without a name made the interpreter
+    // drop another volume's violation, and the VM fail): both must agree.
+    for (name, vols) in [
+        (
+            "unnamed volume after",
+            json!([{"name": "h", "weird": {}}, {"nam-0be": "n", "nfs": {}}]),
+        ),
+        (
+            "unnamed volume first",
+            json!([{"nam-0be": "n", "nfs": {}}, {"name": "h", "weird": {}}]),
+        ),
+    ] {
+        let doc = json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"volumes": vols,
+            "containers": [{"securityContext": {"privileged": true}}, {"name": "named"}],
+            "securityContext": {"sysctls": [{"value": "1"}, {"name": "kernel.msgmax"}]}},
+            "scan": null});
+        inputs.push((
+            name.to_string(),
+            input::normalize(
+                &doc,
+                Some(json!({"findings": [{"severity": "HIGH", "fixed": "2"}],
+            "secrets": [{"rule": "x", "line": "not a number"}]})),
+            )
+            .unwrap()
+            .0,
+        ));
+    }
     assert!(inputs.len() > 100, "only {} inputs", inputs.len());
     let mut differ = Vec::new();
     let mut violations = 0;

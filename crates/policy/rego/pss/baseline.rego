@@ -89,9 +89,9 @@ violation contains {
 }
 
 violation contains {
-	"rule": "host-process", "container": c.name,
+	"rule": "host-process", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.windowsOptions.hostProcess", [list, i]),
-	"msg": sprintf("container \"%s\" sets windowsOptions.hostProcess=true", [c.name]),
+	"msg": sprintf("container \"%s\" sets windowsOptions.hostProcess=true", [object.get(c, "name", "")]),
 } if {
 	on["sc.windowsOptions"]
 	some [list, i, c] in containers
@@ -110,9 +110,9 @@ violation contains {
 
 # --- Privileged containers -----------------------------------------------------
 violation contains {
-	"rule": "privileged", "container": c.name,
+	"rule": "privileged", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.privileged", [list, i]),
-	"msg": sprintf("container \"%s\" is privileged", [c.name]),
+	"msg": sprintf("container \"%s\" is privileged", [object.get(c, "name", "")]),
 } if {
 	on["sc.privileged"]
 	some [list, i, c] in containers
@@ -122,9 +122,9 @@ violation contains {
 # --- Capabilities --------------------------------------------------------------
 # One violation per container, naming every capability beyond the default set.
 violation contains {
-	"rule": "capabilities", "container": c.name,
+	"rule": "capabilities", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
-	"msg": sprintf("container \"%s\" adds %s, beyond the default set", [c.name, caps_text(bad)]),
+	"msg": sprintf("container \"%s\" adds %s, beyond the default set", [object.get(c, "name", ""), caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
 	some [list, i, c] in containers
@@ -139,7 +139,7 @@ caps_text(caps) := sprintf("capabilities %s", [concat(", ", sort(caps))]) if cou
 # --- HostPath volumes ----------------------------------------------------------
 violation contains {
 	"rule": "host-path-volumes", "field": sprintf("spec.volumes[%d].hostPath", [i]),
-	"msg": sprintf("volume \"%s\" mounts host path \"%s\"", [v.name, object.get(v.hostPath, "path", "")]),
+	"msg": sprintf("volume \"%s\" mounts host path \"%s\"", [object.get(v, "name", ""), object.get(v.hostPath, "path", "")]),
 } if {
 	on["spec.volumes"]
 	some i, v in input.spec.volumes
@@ -148,9 +148,9 @@ violation contains {
 
 # --- Host ports ----------------------------------------------------------------
 violation contains {
-	"rule": "host-ports", "container": c.name,
+	"rule": "host-ports", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].ports[%d].hostPort", [list, i, j]),
-	"msg": sprintf("container \"%s\" uses host port %d", [c.name, p.hostPort]),
+	"msg": sprintf("container \"%s\" uses host port %d", [object.get(c, "name", ""), p.hostPort]),
 } if {
 	on["c.ports"]
 	some [list, i, c] in containers
@@ -169,9 +169,9 @@ violation contains {
 }
 
 violation contains {
-	"rule": "apparmor", "container": c.name,
+	"rule": "apparmor", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.appArmorProfile.type", [list, i]),
-	"msg": sprintf("container \"%s\" AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [c.name, t]),
+	"msg": sprintf("container \"%s\" AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [object.get(c, "name", ""), t]),
 } if {
 	on["sc.appArmorProfile"]
 	some [list, i, c] in containers
@@ -199,7 +199,7 @@ selinux_options contains ["spec.securityContext.seLinuxOptions", "", o] if {
 	o := input.spec.securityContext.seLinuxOptions
 }
 
-selinux_options contains [sprintf("spec.%s[%d].securityContext.seLinuxOptions", [list, i]), c.name, o] if {
+selinux_options contains [sprintf("spec.%s[%d].securityContext.seLinuxOptions", [list, i]), object.get(c, "name", ""), o] if {
 	on["sc.seLinuxOptions"]
 	some [list, i, c] in containers
 	o := c.securityContext.seLinuxOptions
@@ -235,9 +235,9 @@ whose(name) := sprintf("container \"%s\" ", [name]) if name != ""
 
 # --- /proc mount type ----------------------------------------------------------
 violation contains {
-	"rule": "proc-mount", "container": c.name,
+	"rule": "proc-mount", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.procMount", [list, i]),
-	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [c.name, c.securityContext.procMount]),
+	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [object.get(c, "name", ""), c.securityContext.procMount]),
 } if {
 	on["sc.procMount"]
 	not user_namespaced
@@ -255,9 +255,9 @@ violation contains {
 }
 
 violation contains {
-	"rule": "seccomp", "container": c.name,
+	"rule": "seccomp", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.seccompProfile.type", [list, i]),
-	"msg": sprintf("container \"%s\" seccomp profile is Unconfined", [c.name]),
+	"msg": sprintf("container \"%s\" seccomp profile is Unconfined", [object.get(c, "name", "")]),
 } if {
 	on["sc.seccompProfile"]
 	some [list, i, c] in containers
@@ -267,24 +267,24 @@ violation contains {
 # --- Sysctls -------------------------------------------------------------------
 violation contains {
 	"rule": "sysctls", "field": sprintf("spec.securityContext.sysctls[%d].name", [i]),
-	"msg": sprintf("sysctl %s is not in the safe set", [s.name]),
+	"msg": sprintf("sysctl %s is not in the safe set", [object.get(s, "name", "")]),
 } if {
 	on["podsc.sysctls"]
 	some i, s in input.spec.securityContext.sysctls
-	not safe_sysctls[s.name]
+	not safe_sysctls[object.get(s, "name", "")]
 }
 
 # --- Host probes and lifecycle hooks ---------------------------------------------
 # The kubelet connects to a probe's or hook's host from the node's network, not the
 # pod's: a host reaches node-local services and metadata endpoints (policy 1.34+).
-probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), c.name, p, handler] if {
+probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), object.get(c, "name", ""), p, handler] if {
 	on["c.probes"]
 	some [list, i, c] in containers
 	some p in ["livenessProbe", "readinessProbe", "startupProbe"]
 	handler := c[p]
 }
 
-probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), c.name, concat(".", ["lifecycle", h]), handler] if {
+probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), object.get(c, "name", ""), concat(".", ["lifecycle", h]), handler] if {
 	on["c.probes"]
 	some [list, i, c] in containers
 	some h in ["postStart", "preStop"]

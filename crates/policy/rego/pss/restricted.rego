@@ -22,7 +22,7 @@ allowed_volume_types := {
 # --- Volume types --------------------------------------------------------------
 violation contains {
 	"rule": "volume-types", "field": sprintf("spec.volumes[%d].%s", [i, k]),
-	"msg": sprintf("volume \"%s\" uses type %s (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret)", [v.name, k]),
+	"msg": sprintf("volume \"%s\" uses type %s (allowed: configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret)", [object.get(v, "name", ""), k]),
 } if {
 	on["spec.volumes"]
 	some i, v in input.spec.volumes
@@ -34,9 +34,9 @@ violation contains {
 
 # --- Privilege escalation ------------------------------------------------------
 violation contains {
-	"rule": "allow-privilege-escalation", "container": c.name,
+	"rule": "allow-privilege-escalation", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.allowPrivilegeEscalation", [list, i]),
-	"msg": sprintf("container \"%s\" must set allowPrivilegeEscalation=false (no_new_privs)", [c.name]),
+	"msg": sprintf("container \"%s\" must set allowPrivilegeEscalation=false (no_new_privs)", [object.get(c, "name", "")]),
 } if {
 	not windows
 	some [list, i, c] in containers
@@ -55,9 +55,9 @@ violation contains {
 }
 
 violation contains {
-	"rule": "run-as-non-root", "container": c.name,
+	"rule": "run-as-non-root", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.runAsNonRoot", [list, i]),
-	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [c.name]),
+	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [object.get(c, "name", "")]),
 } if {
 	on["sc.runAsNonRoot"]
 	not user_namespaced
@@ -66,9 +66,9 @@ violation contains {
 }
 
 violation contains {
-	"rule": "run-as-non-root", "container": c.name,
+	"rule": "run-as-non-root", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.runAsNonRoot", [list, i]),
-	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [c.name]),
+	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [object.get(c, "name", "")]),
 } if {
 	not user_namespaced
 	not input.spec.securityContext.runAsNonRoot == true
@@ -90,9 +90,9 @@ violation contains {
 }
 
 violation contains {
-	"rule": "run-as-user", "container": c.name,
+	"rule": "run-as-user", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.runAsUser", [list, i]),
-	"msg": sprintf("container \"%s\" sets runAsUser=0", [c.name]),
+	"msg": sprintf("container \"%s\" sets runAsUser=0", [object.get(c, "name", "")]),
 } if {
 	on["sc.runAsUser"]
 	not user_namespaced
@@ -103,9 +103,9 @@ violation contains {
 # --- Seccomp -------------------------------------------------------------------
 # Explicit Unconfined is baseline's finding; restricted requires the profile to be set.
 violation contains {
-	"rule": "seccomp", "container": c.name,
+	"rule": "seccomp", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.seccompProfile.type", [list, i]),
-	"msg": sprintf("container \"%s\" must set seccompProfile.type to RuntimeDefault or Localhost (or the pod must)", [c.name]),
+	"msg": sprintf("container \"%s\" must set seccompProfile.type to RuntimeDefault or Localhost (or the pod must)", [object.get(c, "name", "")]),
 } if {
 	not windows
 	some [list, i, c] in containers
@@ -115,9 +115,9 @@ violation contains {
 
 # --- Capabilities --------------------------------------------------------------
 violation contains {
-	"rule": "capabilities", "container": c.name,
+	"rule": "capabilities", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.capabilities.drop", [list, i]),
-	"msg": sprintf("container \"%s\" must drop ALL capabilities", [c.name]),
+	"msg": sprintf("container \"%s\" must drop ALL capabilities", [object.get(c, "name", "")]),
 } if {
 	not windows
 	some [list, i, c] in containers
@@ -126,9 +126,9 @@ violation contains {
 
 # Adds outside the default set are baseline's finding; restricted allows only NET_BIND_SERVICE.
 violation contains {
-	"rule": "capabilities", "container": c.name,
+	"rule": "capabilities", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
-	"msg": sprintf("container \"%s\" adds %s (restricted allows only NET_BIND_SERVICE)", [c.name, data.caisson.pss.baseline.caps_text(bad)]),
+	"msg": sprintf("container \"%s\" adds %s (restricted allows only NET_BIND_SERVICE)", [object.get(c, "name", ""), data.caisson.pss.baseline.caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
 	not windows
@@ -145,9 +145,9 @@ violation contains {
 # Baseline lets a pod in its own user namespace unmask /proc; restricted does not
 # (elsewhere baseline's proc-mount reports it).
 violation contains {
-	"rule": "proc-mount", "container": c.name,
+	"rule": "proc-mount", "container": object.get(c, "name", ""),
 	"field": sprintf("spec.%s[%d].securityContext.procMount", [list, i]),
-	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [c.name, c.securityContext.procMount]),
+	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [object.get(c, "name", ""), c.securityContext.procMount]),
 } if {
 	on["sc.procMount"]
 	user_namespaced
