@@ -63,14 +63,20 @@ violation contains {
 }
 
 # --- fixable vulnerabilities -----------------------------------------------------
-fixable contains [object.get(f, "id", ""), f.severity, object.get(f, "package", ""), object.get(f, "installed", ""), f.fixed] if {
-	some f in input.scan.findings
-	f.severity in params.deny_severities
+deny_severities := {s | some s in params.deny_severities}
+
+# [id, index into input.scan.findings] of each fixable finding at a denying severity.
+fixable contains [object.get(f, "id", ""), i] if {
+	some i, f in input.scan.findings
+	deny_severities[f.severity]
 	is_string(f.fixed)
 }
 
 # The first five, by id, in the message (formatted only when the rule fires).
-shown := [sprintf("%s (%s, %s %s -> %s)", x) | some x in array.slice(sort(fixable), 0, 5)]
+shown := [sprintf("%s (%s, %s %s -> %s)", [id, f.severity, object.get(f, "package", ""), object.get(f, "installed", ""), f.fixed]) |
+	some [id, i] in array.slice(sort(fixable), 0, 5)
+	f := input.scan.findings[i]
+]
 
 violation contains {
 	"rule": "vulnerabilities",

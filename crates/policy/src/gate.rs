@@ -278,6 +278,15 @@ impl Decision {
     }
 }
 
+/// The fields of one violation, however it was read.
+struct Parts {
+    rule_name: Option<String>,
+    message: String,
+    field: Option<String>,
+    container: Option<String>,
+    image: Option<String>,
+}
+
 /// A query the gate evaluates: a rule path, the set name it reports under, its mode.
 #[derive(Debug, Clone)]
 struct Query {
@@ -690,14 +699,25 @@ impl Gate {
                     .unwrap_or_else(|| item.to_string()),
             ),
         };
+        let parts = Parts {
+            rule_name,
+            message,
+            field: get("field"),
+            container: get("container"),
+            image: get("image"),
+        };
+        self.make_violation(q, parts, input)
+    }
+
+    fn make_violation(&self, q: &Query, p: Parts, input: &Value) -> Violation {
         let tail = q.path.rsplit('.').next().unwrap_or_default();
-        let rule = match rule_name {
+        let rule = match p.rule_name {
             Some(r) => format!("{}/{r}", q.set),
             None => format!("{}/{tail}", q.set),
         };
         let default = if tail == "warn" { Mode::Warn } else { q.mode };
-        let container = get("container").filter(|c| !c.is_empty());
-        let image = get("image").or_else(|| {
+        let container = p.container.filter(|c| !c.is_empty());
+        let image = p.image.or_else(|| {
             container.as_ref().and_then(|c| {
                 input["images"]
                     .as_array()?
@@ -709,9 +729,9 @@ impl Gate {
         let mode = self.mode_of(&rule, default);
         let mut v = Violation {
             rule,
-            message,
+            message: p.message,
             mode,
-            field: get("field"),
+            field: p.field,
             container,
             image,
             exempted: None,
@@ -773,8 +793,38 @@ impl Gate {
     }
 }
 
+/// A JSON value as a regorus value, built directly (no serde round trip).
 fn rv(v: &Value) -> Result<regorus::Value> {
-    <regorus::Value as serde::Deserialize>::deserialize(v).map_err(|e| anyhow!("input: {e}"))
+    Ok(match v {
+        Value::Null => regorus::Value::Null,
+        Value::Bool(b) => regorus::Value::from(*b),
+        Value::String(s) => regorus::Value::from(s.as_str()),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                regorus::Value::from(u)
+            } else if let Some(i) = n.as_i64() {
+                regorus::Value::from(i)
+            } else {
+                <regorus::Value as serde::Deserialize>::deserialize(v).map_err(|e| anyhow!("input: {e}"))?
+            }
+        }
+        Value::Array(a) => {
+            let mut out = Vec::with_capacity(a.len());
+            for x in a {
+                out.push(rv(x)?);
+            }
+            regorus::Value::from(out)
+        }
+        Value::Object(m) => {
+            let mut o = regorus::Value::new_object();
+            if let Ok(map) = o.as_object_mut() {
+                for (k, x) in m {
+                    map.insert(regorus::Value::from(k.as_str()), rv(x)?);
+                }
+            }
+            o
+        }
+    })
 }
 
 fn robj(pairs: Vec<(&str, regorus::Value)>) -> regorus::Value {
