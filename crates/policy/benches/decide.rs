@@ -128,7 +128,11 @@ fn main() {
         &["pss-restricted"],
         &oci(None),
     );
-    measure("image         / OCI config, no scan", &["image"], &oci(None));
+    measure(
+        "image         / OCI config, no scan",
+        &["image"],
+        &oci(None),
+    );
     measure(
         "image         / OCI config + 60-finding scan",
         &["image"],

@@ -805,7 +805,8 @@ fn rv(v: &Value) -> Result<regorus::Value> {
             } else if let Some(i) = n.as_i64() {
                 regorus::Value::from(i)
             } else {
-                <regorus::Value as serde::Deserialize>::deserialize(v).map_err(|e| anyhow!("input: {e}"))?
+                <regorus::Value as serde::Deserialize>::deserialize(v)
+                    .map_err(|e| anyhow!("input: {e}"))?
             }
         }
         Value::Array(a) => {
