@@ -617,7 +617,7 @@ impl Gate {
             if out == regorus::Value::Undefined {
                 continue;
             }
-            let out: Value = serde_json::to_value(&out)?;
+            let out: Value = to_json(&out)?;
             let items: Vec<Value> = match out {
                 Value::Array(a) => a,
                 Value::Null => continue,
@@ -791,6 +791,29 @@ impl Gate {
         }
         None
     }
+}
+
+/// A regorus value as JSON, built directly (sets become arrays, as in OPA's JSON).
+fn to_json(v: &regorus::Value) -> Result<Value> {
+    Ok(match v {
+        regorus::Value::Null | regorus::Value::Undefined => Value::Null,
+        regorus::Value::Bool(b) => Value::Bool(*b),
+        regorus::Value::String(s) => Value::String(s.to_string()),
+        regorus::Value::Number(_) => serde_json::to_value(v)?,
+        regorus::Value::Array(a) => Value::Array(a.iter().map(to_json).collect::<Result<_>>()?),
+        regorus::Value::Set(s) => Value::Array(s.iter().map(to_json).collect::<Result<_>>()?),
+        regorus::Value::Object(o) => {
+            let mut m = serde_json::Map::new();
+            for (k, x) in o.iter() {
+                let key = match k {
+                    regorus::Value::String(s) => s.to_string(),
+                    other => other.to_json_str().map_err(|e| anyhow!("{e}"))?,
+                };
+                m.insert(key, to_json(x)?);
+            }
+            Value::Object(m)
+        }
+    })
 }
 
 /// A JSON value as a regorus value, built directly (no serde round trip).
