@@ -6,37 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 use serde_json::{json, Value};
 
 fn rt_policy(env: &Env, policy: &Path, args: &[&str]) -> Output {
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let status = Command::new(runtime_bin())
-        .env("CAISSON_POLICY", policy)
-        .arg("--root")
-        .arg(&env.root)
-        .args(args)
-        .current_dir(&env.bundle)
-        .stdin(std::process::Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut v = Vec::new();
-        f.seek(std::io::SeekFrom::Start(0)).unwrap();
-        f.read_to_end(&mut v).unwrap();
-        v
-    };
-    Output {
-        status,
-        stdout: read(out),
-        stderr: read(err),
-    }
+    env.rt_env(args, &[("CAISSON_POLICY", policy)])
 }
 
 fn log_lines(p: &Path) -> Vec<Value> {
@@ -165,38 +141,28 @@ fn create_is_gated_by_the_configured_policy() {
 fn a_broken_policy_configuration_fails_closed() {
     let id = "policy-broken";
     let env = Env::new(&config(id, &["true"]));
+    let bundle = env.bundle.to_str().unwrap();
     let cfg = env.tmp.path().join("policy.yaml");
-    std::fs::write(&cfg, "sets: [pss-basline]\n").unwrap();
-    let o = rt_policy(
-        &env,
-        &cfg,
-        &["create", "--bundle", env.bundle.to_str().unwrap(), id],
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("unknown policy set \"pss-basline\""),
-        "{}",
-        stderr(&o)
-    );
-    std::fs::write(&cfg, "sets: [pss-baseline]\nmode: {}\n").unwrap();
-    let o = rt_policy(
-        &env,
-        &cfg,
-        &["create", "--bundle", env.bundle.to_str().unwrap(), id],
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("unknown field `mode`"),
-        "{}",
-        stderr(&o)
-    );
     let missing = env.tmp.path().join("nope.yaml");
-    let o = rt_policy(
-        &env,
-        &missing,
-        &["create", "--bundle", env.bundle.to_str().unwrap(), id],
-    );
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("nope.yaml"), "{}", stderr(&o));
+    for (text, path, want) in [
+        (
+            Some("sets: [pss-basline]\n"),
+            &cfg,
+            "unknown policy set \"pss-basline\"",
+        ),
+        (
+            Some("sets: [pss-baseline]\nmode: {}\n"),
+            &cfg,
+            "unknown field `mode`",
+        ),
+        (None, &missing, "nope.yaml"),
+    ] {
+        if let Some(t) = text {
+            std::fs::write(path, t).unwrap();
+        }
+        let o = rt_policy(&env, path, &["create", "--bundle", bundle, id]);
+        assert_eq!(o.status.code(), Some(1), "{want}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    }
     assert!(!env.root.join(id).exists());
 }

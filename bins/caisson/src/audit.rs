@@ -762,54 +762,9 @@ fn sysctl_check(
     }
 }
 
-/// A line of /proc/self/mountinfo.
-struct MountEntry {
-    mount_point: PathBuf,
-    fstype: String,
-    source: String,
-    super_opts: String,
-}
-
-/// Undo mountinfo's octal escapes (`\040` for a space...).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let n = u32::from(b[i + 1] - b'0') * 64
-                + u32::from(b[i + 2] - b'0') * 8
-                + u32::from(b[i + 3] - b'0');
-            out.push(u8::try_from(n).unwrap_or(b'?'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn mountinfo() -> Option<Vec<MountEntry>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    Some(
-        text.lines()
-            .filter_map(|l| {
-                let (pre, post) = l.split_once(" - ")?;
-                let mount_point = pre.split(' ').nth(4)?;
-                let mut post = post.split(' ');
-                Some(MountEntry {
-                    mount_point: PathBuf::from(unescape(mount_point)),
-                    fstype: post.next()?.to_string(),
-                    source: unescape(post.next().unwrap_or("")),
-                    super_opts: post.next().unwrap_or("").to_string(),
-                })
-            })
-            .collect(),
-    )
+/// The mount table (the project's one mountinfo parser, in caisson-cgroups).
+fn mountinfo() -> Option<Vec<caisson_cgroups::MountEntry>> {
+    caisson_cgroups::mount_table().ok()
 }
 
 fn check_partition(ctx: &Ctx) -> Finding {
@@ -1013,57 +968,26 @@ fn check_seccomp() -> Finding {
     }
 }
 
-const V1_CONTROLLERS: &[&str] = &[
-    "cpu",
-    "cpuacct",
-    "cpuset",
-    "memory",
-    "devices",
-    "freezer",
-    "net_cls",
-    "blkio",
-    "perf_event",
-    "net_prio",
-    "hugetlb",
-    "pids",
-    "rdma",
-    "misc",
-];
-
 fn check_cgroups() -> Finding {
-    let Some(mounts) = mountinfo() else {
+    let Ok(hierarchies) = caisson_cgroups::mounted_hierarchies() else {
         return H_CGROUPS.at(Status::Skip, "/proc/self/mountinfo is not readable");
     };
     let mut have: BTreeSet<String> = BTreeSet::new();
     let (mut v1, mut v2) = (Vec::new(), Vec::new());
-    for m in &mounts {
-        match m.fstype.as_str() {
-            "cgroup2" => {
-                let f = m.mount_point.join("cgroup.controllers");
-                let c = std::fs::read_to_string(&f).unwrap_or_default();
-                have.extend(c.split_whitespace().map(str::to_string));
-                v2.push(format!(
-                    "cgroup2 at {} (controllers: {})",
-                    m.mount_point.display(),
-                    if c.trim().is_empty() {
-                        "none"
-                    } else {
-                        c.trim()
-                    }
-                ));
-            }
-            "cgroup" => {
-                let c: Vec<&str> = m
-                    .super_opts
-                    .split(',')
-                    .filter(|o| V1_CONTROLLERS.contains(o))
-                    .collect();
-                have.extend(c.iter().map(|s| s.to_string()));
-                if !c.is_empty() {
-                    v1.push(format!("{}", m.mount_point.display()));
+    for h in &hierarchies {
+        have.extend(h.controllers.iter().cloned());
+        if h.v2 {
+            v2.push(format!(
+                "cgroup2 at {} (controllers: {})",
+                h.mount.display(),
+                if h.controllers.is_empty() {
+                    "none".to_string()
+                } else {
+                    h.controllers.join(" ")
                 }
-            }
-            _ => {}
+            ));
+        } else {
+            v1.push(format!("{}", h.mount.display()));
         }
     }
     if v1.is_empty() && v2.is_empty() {

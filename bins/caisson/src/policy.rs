@@ -315,6 +315,7 @@ pub fn engine_config(choices: &[String]) -> Result<Option<PolicyConfig>> {
             cfg.parameters.extend(other.parameters);
             cfg.modes.extend(other.modes);
             cfg.exemptions.extend(other.exemptions);
+            cfg.constraints.extend(other.constraints);
             cfg.data = other.data.or(cfg.data);
             cfg.decision_log = other.decision_log.or(cfg.decision_log);
         } else {
@@ -344,15 +345,7 @@ pub fn engine_check(
     };
     // An image given by id is judged under its name; a digest in the reference
     // counts as a pin only when it is the image's manifest digest.
-    let is_id = p.image.len() >= 12
-        && p.image
-            .trim_start_matches("sha256:")
-            .chars()
-            .all(|c| c.is_ascii_hexdigit());
-    let image = match (&p.image_name, is_id) {
-        (Some(n), true) => n.clone(),
-        _ => p.image.to_string(),
-    };
+    let image = p.image_name.clone().unwrap_or_else(|| p.image.to_string());
     if let Some((_, d)) = image.split_once('@') {
         if d != p.manifest_digest {
             return Err(caisson_engine::EngineError::Denied(format!(

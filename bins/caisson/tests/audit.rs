@@ -6,57 +6,17 @@
 #![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
 use std::os::unix::fs::PermissionsExt;
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use serde_json::{json, Value};
-
-fn caisson() -> &'static str {
-    env!("CARGO_BIN_EXE_caisson")
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Run caisson with output to temp files (a pipe could be held open by a child).
-fn run(root: &Path, args: &[&str]) -> Out {
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let st = Command::new(caisson())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut s = String::new();
-        f.seek(std::io::SeekFrom::Start(0)).unwrap();
-        f.read_to_string(&mut s).unwrap();
-        s
-    };
-    Out {
-        code: st.code().unwrap_or(-1),
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
+use common::run_bare as run;
 
 fn ok(root: &Path, args: &[&str]) -> String {
-    let o = run(root, args);
-    assert_eq!(
-        o.code, 0,
-        "caisson {args:?}:\nstdout: {}\nstderr: {}",
-        o.stdout, o.stderr
-    );
-    o.stdout
+    common::check(run(root, args), args, 0).stdout
 }
+
+use serde_json::{json, Value};
 
 /// `caisson audit ARGS --format json`: (exit code, document).
 fn audit_json(root: &Path, args: &[&str]) -> (i32, Value) {

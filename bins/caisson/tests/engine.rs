@@ -4,24 +4,14 @@
 //! push back and pull by digest, and nothing left behind.
 #![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use common::*;
+
 const IMAGE: &str = "127.0.0.1:5000/busybox:latest";
-
-fn caisson() -> &'static str {
-    env!("CARGO_BIN_EXE_caisson")
-}
-
-fn runtime() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/caisson-runtime");
-    assert!(
-        p.exists(),
-        "{} is missing: build the workspace first (cargo build --release)",
-        p.display()
-    );
-    p
-}
 
 fn registry_up() {
     // once per test binary: peers.sh images rebuilds its rootfs, not concurrently
@@ -44,49 +34,6 @@ fn registry_up_now() {
             String::from_utf8_lossy(&o.stderr)
         );
     }
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run_in(root: &Path, args: &[&str]) -> Out {
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let st = Command::new(caisson())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("CAISSON_RUNTIME", runtime())
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut s = String::new();
-        f.seek(std::io::SeekFrom::Start(0)).unwrap();
-        f.read_to_string(&mut s).unwrap();
-        s
-    };
-    Out {
-        code: st.code().unwrap_or(-1),
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    let o = run_in(root, args);
-    assert_eq!(
-        o.code, 0,
-        "caisson {args:?}:\nstdout: {}\nstderr: {}",
-        o.stdout, o.stderr
-    );
-    o.stdout
 }
 
 fn overlay_mounts_under(p: &Path) -> Vec<String> {

@@ -6,24 +6,14 @@
 //! created when the gate denies).
 #![allow(clippy::tests_outside_test_module)] // integration tests live at the top level
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+
+use common::*;
 
 use serde_json::Value;
-
-fn caisson() -> &'static str {
-    env!("CARGO_BIN_EXE_caisson")
-}
-
-fn runtime() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/caisson-runtime");
-    assert!(
-        p.exists(),
-        "{} is missing: build the workspace first (cargo build --release)",
-        p.display()
-    );
-    p
-}
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
@@ -40,71 +30,11 @@ fn gatekeeper_sample(policy: &str, sample: &str, file: &str) -> PathBuf {
     p
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", self.stdout, self.stderr))
-    }
-}
-
-/// Runs `caisson --root ROOT ARGS` with stdin from `stdin` (else /dev/null);
-/// stdout/stderr through temporary files (containers' monitors may inherit them).
-fn run_with(root: &Path, args: &[&str], stdin: Option<&Path>) -> Out {
-    let out = tempfile::tempfile().unwrap();
-    let err = tempfile::tempfile().unwrap();
-    let input = match stdin {
-        Some(p) => Stdio::from(std::fs::File::open(p).unwrap()),
-        None => Stdio::null(),
-    };
-    let st = Command::new(caisson())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("CAISSON_RUNTIME", runtime())
-        // the host's policy must not leak into these runs
-        .env("CAISSON_POLICY", "")
-        .stdin(input)
-        .stdout(out.try_clone().unwrap())
-        .stderr(err.try_clone().unwrap())
-        .status()
-        .unwrap();
-    let read = |mut f: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut s = String::new();
-        f.seek(std::io::SeekFrom::Start(0)).unwrap();
-        f.read_to_string(&mut s).unwrap();
-        s
-    };
-    Out {
-        code: st.code().unwrap_or(-1),
-        stdout: read(out),
-        stderr: read(err),
-    }
-}
-
-fn run_in(root: &Path, args: &[&str]) -> Out {
-    run_with(root, args, None)
-}
-
-/// Runs and checks the exit code.
-fn expect(root: &Path, args: &[&str], code: i32) -> Out {
-    let o = run_in(root, args);
-    assert_eq!(
-        o.code, code,
-        "caisson {args:?}:\nstdout: {}\nstderr: {}",
-        o.stdout, o.stderr
-    );
-    o
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    expect(root, args, 0).stdout
+/// `caisson policy eval ARGS`, checking the exit code.
+fn eval(root: &Path, args: &[&str], code: i32) -> Out {
+    let mut a = vec!["policy", "eval"];
+    a.extend_from_slice(args);
+    expect(root, &a, code)
 }
 
 /// A scratch directory with a store root and files written into it.
@@ -171,11 +101,7 @@ fn eval_pods_exit_codes_text_and_json() {
     let good = t.file("ok.yaml", POD_OK);
     let bad = t.file("priv.yaml", POD_PRIVILEGED);
 
-    let o = expect(
-        &root,
-        &["policy", "eval", "--set", "pss-baseline", "-i", s(&good)],
-        0,
-    );
+    let o = eval(&root, &["--set", "pss-baseline", "-i", s(&good)], 0);
     assert!(
         o.stdout
             .starts_with("ALLOWED: pod/web in namespace team: 0 violations"),
@@ -183,18 +109,7 @@ fn eval_pods_exit_codes_text_and_json() {
         o.stdout
     );
 
-    let o = expect(
-        &root,
-        &[
-            "policy",
-            "eval",
-            "--set",
-            "pss-baseline",
-            "--input",
-            s(&bad),
-        ],
-        1,
-    );
+    let o = eval(&root, &["--set", "pss-baseline", "--input", s(&bad)], 1);
     assert!(o.stdout.starts_with("DENIED: pod/agent"), "{}", o.stdout);
     assert!(
         o.stdout.contains("pss-baseline/privileged")
@@ -205,18 +120,9 @@ fn eval_pods_exit_codes_text_and_json() {
         o.stdout
     );
 
-    let o = expect(
+    let o = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--set",
-            "pss-baseline",
-            "-i",
-            s(&bad),
-            "--format",
-            "json",
-        ],
+        &["--set", "pss-baseline", "-i", s(&bad), "--format", "json"],
         1,
     );
     let v = o.json();
@@ -248,28 +154,17 @@ fn eval_pods_exit_codes_text_and_json() {
     assert!(v["latency_us"].is_u64());
 
     // the allowed pod in JSON too; restricted finds what baseline lets through
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--set",
-            "pss-baseline",
-            "-i",
-            s(&good),
-            "--format",
-            "json",
-        ],
+        &["--set", "pss-baseline", "-i", s(&good), "--format", "json"],
         0,
     )
     .json();
     assert_eq!(v["allowed"], true);
     assert_eq!(v["violations"], serde_json::json!([]));
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-restricted",
             "-i",
@@ -301,11 +196,9 @@ fn eval_admission_reviews_oci_configs_and_workloads() {
 
     // AdmissionReviews from the Gatekeeper library (YAML; all are UPDATEs)
     let review = gatekeeper_sample("host-namespaces", "psp-host-namespace", "update.yaml");
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-baseline",
             "-i",
@@ -333,11 +226,7 @@ fn eval_admission_reviews_oci_configs_and_workloads() {
         "psp-privileged-container",
         "update.yaml",
     );
-    let o = expect(
-        &root,
-        &["policy", "eval", "--set", "pss-baseline", "-i", s(&review)],
-        1,
-    );
+    let o = eval(&root, &["--set", "pss-baseline", "-i", s(&review)], 1);
     assert!(o.stdout.contains("pss-baseline/privileged"), "{}", o.stdout);
 
     // OCI config.json: what `--privileged` gives (all of SYS_ADMIN, no masked
@@ -352,11 +241,9 @@ fn eval_admission_reviews_oci_configs_and_workloads() {
             "root": {"path": "rootfs"},
             "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "uts"}]}}"#,
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-baseline",
             "-i",
@@ -385,18 +272,7 @@ fn eval_admission_reviews_oci_configs_and_workloads() {
             .any(|x| x["field"] == "spec.containers[0].securityContext.privileged"),
         "{v}"
     );
-    let o = expect(
-        &root,
-        &[
-            "policy",
-            "eval",
-            "--set",
-            "pss-baseline",
-            "-i",
-            s(&privileged),
-        ],
-        1,
-    );
+    let o = eval(&root, &["--set", "pss-baseline", "-i", s(&privileged)], 1);
     assert!(
         o.stdout
             .starts_with("DENIED: container container (OCI config)"),
@@ -421,11 +297,9 @@ fn eval_admission_reviews_oci_configs_and_workloads() {
                       "maskedPaths": ["/proc/kcore", "/proc/keys"], "readonlyPaths": ["/proc/sys"],
                       "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}}}"#,
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-baseline",
             "-i",
@@ -439,11 +313,9 @@ fn eval_admission_reviews_oci_configs_and_workloads() {
     assert_eq!(v["allowed"], true);
     assert_eq!(v["violations"], serde_json::json!([]), "{v}");
     // restricted still wants ALL capabilities dropped
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-restricted",
             "-i",
@@ -474,11 +346,9 @@ spec:
         image: registry.example.com/api:2
 ",
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-baseline",
             "-i",
@@ -499,21 +369,13 @@ spec:
             .unwrap()
             .replace("hostNetwork: true", "hostNetwork: false"),
     );
-    expect(
-        &root,
-        &["policy", "eval", "--set", "pss-baseline", "-i", s(&fixed)],
-        0,
-    );
+    eval(&root, &["--set", "pss-baseline", "-i", s(&fixed)], 0);
     // an object without a pod spec: nothing to judge, allowed and said so
     let cm = t.file(
         "cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n",
     );
-    let o = expect(
-        &root,
-        &["policy", "eval", "--set", "pss-baseline", "-i", s(&cm)],
-        0,
-    );
+    let o = eval(&root, &["--set", "pss-baseline", "-i", s(&cm)], 0);
     assert!(o.stdout.contains("no pod spec"), "{}", o.stdout);
 }
 
@@ -523,11 +385,7 @@ fn eval_errors_exit_2_with_a_clear_message() {
     let root = t.root();
     let good = t.file("ok.yaml", POD_OK);
 
-    let o = expect(
-        &root,
-        &["policy", "eval", "--set", "pss-strict", "-i", s(&good)],
-        2,
-    );
+    let o = eval(&root, &["--set", "pss-strict", "-i", s(&good)], 2);
     assert!(
         o.stderr.contains("unknown policy set \"pss-strict\"")
             && o.stderr.contains("pss-baseline, pss-restricted, image"),
@@ -537,28 +395,15 @@ fn eval_errors_exit_2_with_a_clear_message() {
     assert_eq!(o.stdout, "");
 
     let malformed = t.file("bad.yaml", "kind: Pod\nspec: [\n  containers\n");
-    let o = expect(
-        &root,
-        &[
-            "policy",
-            "eval",
-            "--set",
-            "pss-baseline",
-            "-i",
-            s(&malformed),
-        ],
-        2,
-    );
+    let o = eval(&root, &["--set", "pss-baseline", "-i", s(&malformed)], 2);
     assert!(
         o.stderr.contains("bad.yaml") && o.stderr.contains("malformed YAML"),
         "{}",
         o.stderr
     );
-    let o = expect(
+    let o = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-baseline",
             "-i",
@@ -569,11 +414,7 @@ fn eval_errors_exit_2_with_a_clear_message() {
     assert!(o.stderr.contains("malformed JSON"), "{}", o.stderr);
 
     let missing = t.path("nowhere/pod.yaml");
-    let o = expect(
-        &root,
-        &["policy", "eval", "--set", "pss-baseline", "-i", s(&missing)],
-        2,
-    );
+    let o = eval(&root, &["--set", "pss-baseline", "-i", s(&missing)], 2);
     assert!(
         o.stderr.contains(s(&missing)) && o.stderr.contains("No such file"),
         "{}",
@@ -584,28 +425,13 @@ fn eval_errors_exit_2_with_a_clear_message() {
         "rego/broken.rego",
         "package broken\n\nimport rego.v1\n\ndeny contains msg if {\n  msg := \n",
     );
-    let o = expect(
-        &root,
-        &["policy", "eval", "--policy", s(&broken), "-i", s(&good)],
-        2,
-    );
+    let o = eval(&root, &["--policy", s(&broken), "-i", s(&good)], 2);
     assert!(
         o.stderr.contains(s(&broken)),
         "names the file: {}",
         o.stderr
     );
-    let o = expect(
-        &root,
-        &[
-            "policy",
-            "eval",
-            "--policy",
-            s(&t.path("rego")),
-            "-i",
-            s(&good),
-        ],
-        2,
-    );
+    let o = eval(&root, &["--policy", s(&t.path("rego")), "-i", s(&good)], 2);
     assert!(
         o.stderr.contains("broken.rego"),
         "names the file: {}",
@@ -613,13 +439,11 @@ fn eval_errors_exit_2_with_a_clear_message() {
     );
 
     // no policy at all, a list where an object belongs, a scan report that is not JSON
-    let o = expect(&root, &["policy", "eval", "-i", s(&good)], 2);
+    let o = eval(&root, &["-i", s(&good)], 2);
     assert!(o.stderr.contains("no policy"), "{}", o.stderr);
-    let o = expect(
+    let o = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "pss-baseline",
             "-i",
@@ -628,11 +452,9 @@ fn eval_errors_exit_2_with_a_clear_message() {
         2,
     );
     assert!(o.stderr.contains("must be an object"), "{}", o.stderr);
-    let o = expect(
+    let o = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "image",
             "-i",
@@ -645,11 +467,7 @@ fn eval_errors_exit_2_with_a_clear_message() {
     assert!(o.stderr.contains("not a JSON scan report"), "{}", o.stderr);
     // a configuration with an unknown mode
     let cfg = t.file("cfg.yaml", "sets: [pss-baseline]\nmodes: {\"*\": block}\n");
-    let o = expect(
-        &root,
-        &["policy", "eval", "--config", s(&cfg), "-i", s(&good)],
-        2,
-    );
+    let o = eval(&root, &["--config", s(&cfg), "-i", s(&good)], 2);
     assert!(
         o.stderr.contains("cfg.yaml") && o.stderr.contains("modes"),
         "{}",
@@ -661,18 +479,20 @@ fn eval_errors_exit_2_with_a_clear_message() {
 fn eval_reads_standard_input() {
     let t = Scratch::new("caisson-policy-stdin-");
     let bad = t.file("priv.yaml", POD_PRIVILEGED);
-    let o = run_with(
+    let o = run_caisson(
         &t.root(),
         &["policy", "eval", "--set", "pss-baseline", "--input", "-"],
         Some(&bad),
+        &[],
     );
     assert_eq!(o.code, 1, "{}\n{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("pss-baseline/privileged"), "{}", o.stdout);
     let good = t.file("ok.json", r#"{"kind": "Pod", "metadata": {"name": "j"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}"#);
-    let o = run_with(
+    let o = run_caisson(
         &t.root(),
         &["policy", "eval", "--set", "pss-baseline", "-i", "-"],
         Some(&good),
+        &[],
     );
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     assert!(o.stdout.starts_with("ALLOWED: pod/j in namespace default"));
@@ -694,11 +514,9 @@ fn eval_gatekeeper_constraints() {
         "example_allowed.yaml",
     );
     let update = gatekeeper_sample("host-namespaces", "psp-host-namespace", "update.yaml");
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--constraint",
             s(&constraint),
             "-i",
@@ -720,37 +538,21 @@ fn eval_gatekeeper_constraints() {
         .as_str()
         .unwrap()
         .contains("Sharing the host namespace is not allowed"));
-    expect(
+    eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--constraint",
-            s(&constraint),
-            "-i",
-            s(&allowed),
-        ],
+        &["--constraint", s(&constraint), "-i", s(&allowed)],
         0,
     );
     // the suite expects no violation on an UPDATE (a Pod's spec is immutable);
     // pss-baseline, as Pod Security Admission, judges it all the same
-    expect(
+    eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--constraint",
-            s(&constraint),
-            "-i",
-            s(&update),
-        ],
+        &["--constraint", s(&constraint), "-i", s(&update)],
         0,
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--constraint",
             s(&constraint),
             "--set",
@@ -774,18 +576,7 @@ fn eval_gatekeeper_constraints() {
         r#"{"ociVersion": "1.0.2", "process": {"user": {"uid": 0, "gid": 0}, "args": ["sh"], "cwd": "/"},
             "root": {"path": "rootfs"}, "linux": {"namespaces": [{"type": "mount"}]}}"#,
     );
-    let o = expect(
-        &root,
-        &[
-            "policy",
-            "eval",
-            "--constraint",
-            s(&constraint),
-            "-i",
-            s(&cfg),
-        ],
-        0,
-    );
+    let o = eval(&root, &["--constraint", s(&constraint), "-i", s(&cfg)], 0);
     assert!(o.stdout.contains("0 violations"), "{}", o.stdout);
 }
 
@@ -800,18 +591,9 @@ fn eval_config_modes_and_exemptions() {
         "warn.yaml",
         "sets: [pss-baseline]\nmodes:\n  pss-baseline/privileged: warn\n",
     );
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--config",
-            s(&warn),
-            "-i",
-            s(&bad),
-            "--format",
-            "json",
-        ],
+        &["--config", s(&warn), "-i", s(&bad), "--format", "json"],
         0,
     )
     .json();
@@ -823,11 +605,7 @@ fn eval_config_modes_and_exemptions() {
         "[pss-baseline/privileged] container \"agent\" is privileged"
     );
     assert_eq!(v["denials"], serde_json::json!([]));
-    let o = expect(
-        &root,
-        &["policy", "eval", "--config", s(&warn), "-i", s(&bad)],
-        0,
-    );
+    let o = eval(&root, &["--config", s(&warn), "-i", s(&bad)], 0);
     assert!(
         o.stdout.starts_with("ALLOWED") && o.stdout.contains("warn   pss-baseline/privileged"),
         "{}",
@@ -838,18 +616,9 @@ fn eval_config_modes_and_exemptions() {
         "audit.yaml",
         "sets: [pss-baseline]\nmodes: {\"*\": audit, \"pss-baseline/host-namespaces\": deny}\n",
     );
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--config",
-            s(&audit),
-            "-i",
-            s(&bad),
-            "--format",
-            "json",
-        ],
+        &["--config", s(&audit), "-i", s(&bad), "--format", "json"],
         0,
     )
     .json();
@@ -872,18 +641,9 @@ exemptions:
         "kube.yaml",
         &POD_PRIVILEGED.replace("namespace: team", "namespace: kube-system"),
     );
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--config",
-            s(&ex),
-            "-i",
-            s(&in_kube),
-            "--format",
-            "json",
-        ],
+        &["--config", s(&ex), "-i", s(&in_kube), "--format", "json"],
         0,
     )
     .json();
@@ -894,11 +654,7 @@ exemptions:
         v["violations"][0]["exempted"],
         "node agents live in kube-system"
     );
-    let o = expect(
-        &root,
-        &["policy", "eval", "--config", s(&ex), "-i", s(&in_kube)],
-        0,
-    );
+    let o = eval(&root, &["--config", s(&ex), "-i", s(&in_kube)], 0);
     assert!(
         o.stdout.contains("exempt pss-baseline/privileged")
             && o.stdout.contains("exempt: node agents live in kube-system"),
@@ -912,11 +668,9 @@ exemptions:
             .replace("namespace: team", "namespace: kube-system")
             .replace("spec:\n", "spec:\n  hostPID: true\n"),
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--config",
             s(&ex),
             "-i",
@@ -934,11 +688,7 @@ exemptions:
         ])
     );
     // elsewhere, the same pod is denied
-    expect(
-        &root,
-        &["policy", "eval", "--config", s(&ex), "-i", s(&bad)],
-        1,
-    );
+    eval(&root, &["--config", s(&ex), "-i", s(&bad)], 1);
     // by image: every violation of a pod whose images all match, pod-wide ones too
     let agent = t.file(
         "agent.yaml",
@@ -946,18 +696,9 @@ exemptions:
             .replace("nginx:1.27", "registry.example.com/agents/probe:3")
             .replace("spec:\n", "spec:\n  hostPID: true\n"),
     );
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--config",
-            s(&ex),
-            "-i",
-            s(&agent),
-            "--format",
-            "json",
-        ],
+        &["--config", s(&ex), "-i", s(&agent), "--format", "json"],
         0,
     )
     .json();
@@ -972,11 +713,7 @@ exemptions:
         "other.yaml",
         &POD_PRIVILEGED.replace("nginx:1.27", "registry.example.com/apps/probe:3"),
     );
-    expect(
-        &root,
-        &["policy", "eval", "--config", s(&ex), "-i", s(&other)],
-        1,
-    );
+    eval(&root, &["--config", s(&ex), "-i", s(&other)], 1);
 }
 
 #[test]
@@ -1005,11 +742,9 @@ fn eval_image_rules_with_a_scan_report() {
     );
     let clean = t.file("scan-clean.json", r#"{"findings": [], "secrets": []}"#);
 
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "image",
             "-i",
@@ -1027,11 +762,9 @@ fn eval_image_rules_with_a_scan_report() {
         v["violations"][0]["message"],
         "image has 1 fixable CRITICAL/HIGH vulnerabilities: CVE-2024-0001 (CRITICAL, openssl 3.0.1 -> 3.0.9)"
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "image",
             "-i",
@@ -1050,11 +783,9 @@ fn eval_image_rules_with_a_scan_report() {
         msg.contains("/root/.aws/credentials") && msg.contains("deleted by a later layer"),
         "{msg}"
     );
-    expect(
+    eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--set",
             "image",
             "-i",
@@ -1065,24 +796,11 @@ fn eval_image_rules_with_a_scan_report() {
         0,
     );
     // no scan report: only the references are judged; a tag is not a pin
-    expect(
-        &root,
-        &["policy", "eval", "--set", "image", "-i", s(&pinned)],
-        0,
-    );
+    eval(&root, &["--set", "image", "-i", s(&pinned)], 0);
     let tagged = t.file("tagged.yaml", POD_OK);
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--set",
-            "image",
-            "-i",
-            s(&tagged),
-            "--format",
-            "json",
-        ],
+        &["--set", "image", "-i", s(&tagged), "--format", "json"],
         1,
     )
     .json();
@@ -1097,23 +815,10 @@ parameters:
   require_digest: false
 ",
     );
-    expect(
+    eval(&root, &["--config", s(&regs), "-i", s(&pinned)], 0);
+    let v = eval(
         &root,
-        &["policy", "eval", "--config", s(&regs), "-i", s(&pinned)],
-        0,
-    );
-    let v = expect(
-        &root,
-        &[
-            "policy",
-            "eval",
-            "--config",
-            s(&regs),
-            "-i",
-            s(&tagged),
-            "--format",
-            "json",
-        ],
+        &["--config", s(&regs), "-i", s(&tagged), "--format", "json"],
         1,
     )
     .json();
@@ -1128,11 +833,9 @@ parameters:
         "low.yaml",
         "sets: [image]\nparameters: {deny_severities: [CRITICAL, LOW]}\n",
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--config",
             s(&low),
             "-i",
@@ -1185,18 +888,9 @@ warn contains msg if {
         "latest.yaml",
         "kind: Pod\nmetadata: {name: lab, namespace: team}\nspec:\n  containers: [{name: c, image: \"nginx:latest\"}]\n",
     );
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--policy",
-            s(&rego),
-            "-i",
-            s(&latest),
-            "--format",
-            "json",
-        ],
+        &["--policy", s(&rego), "-i", s(&latest), "--format", "json"],
         1,
     )
     .json();
@@ -1213,11 +907,9 @@ warn contains msg if {
         "owned.yaml",
         "kind: Pod\nmetadata: {name: lab, labels: {owner: me}}\nspec:\n  containers: [{name: c, image: \"nginx:latest\"}]\n",
     );
-    let o = expect(
+    let o = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--policy",
             s(&t.path("policies")),
             "--set",
@@ -1237,11 +929,9 @@ warn contains msg if {
         "policies/config.yaml",
         "sets: [pss-baseline]\nmodes: {\"kubernetes.labels/deny\": warn}\n",
     );
-    let v = expect(
+    let v = eval(
         &root,
         &[
-            "policy",
-            "eval",
             "--config",
             s(&t.path("policies")),
             "-i",
@@ -1265,11 +955,9 @@ fn eval_writes_the_decision_log() {
     let mut outs = Vec::new();
     for (input, code) in [(&good, 0), (&bad, 1), (&bad, 1)] {
         outs.push(
-            expect(
+            eval(
                 &root,
                 &[
-                    "policy",
-                    "eval",
                     "--set",
                     "pss-baseline",
                     "-i",
@@ -1323,18 +1011,9 @@ fn eval_writes_the_decision_log() {
             t.path("cfg.log").display()
         ),
     );
-    let v = expect(
+    let v = eval(
         &root,
-        &[
-            "policy",
-            "eval",
-            "--config",
-            s(&cfg),
-            "-i",
-            s(&good),
-            "--format",
-            "json",
-        ],
+        &["--config", s(&cfg), "-i", s(&good), "--format", "json"],
         1,
     )
     .json();

@@ -48,6 +48,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+pub use mounts::{parse_mount_table, MountEntry};
 pub use oom::OomWatcher;
 pub use stats::{
     Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, IntelRdt, L3CacheInfo, MemBwInfo, Memory,
@@ -250,6 +251,13 @@ pub struct MountedHierarchy {
     /// This process's cgroup in the hierarchy, relative to the mount point (`None`
     /// when the process is not in it).
     pub own: Option<PathBuf>,
+}
+
+/// Every mount of this mount namespace (`/proc/self/mountinfo`).
+pub fn mount_table() -> std::io::Result<Vec<MountEntry>> {
+    Ok(parse_mount_table(&std::fs::read_to_string(
+        "/proc/self/mountinfo",
+    )?))
 }
 
 /// Every cgroup hierarchy mounted in this mount namespace, with this process's cgroup

@@ -60,6 +60,42 @@ fn unescape(field: &str) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
+/// One line of `/proc/self/mountinfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Which part of the filesystem the mount shows (field 4).
+    pub root: PathBuf,
+    /// Where it is mounted (field 5).
+    pub mount_point: PathBuf,
+    /// Filesystem type.
+    pub fstype: String,
+    /// Mount source (device, or the filesystem's name).
+    pub source: String,
+    /// Superblock options (`rw,memory`, ...).
+    pub super_opts: String,
+}
+
+/// Parse mountinfo text into its lines (malformed lines are left out).
+pub fn parse_mount_table(text: &str) -> Vec<MountEntry> {
+    text.lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            if pre.len() < 5 || post.len() < 3 {
+                return None;
+            }
+            Some(MountEntry {
+                root: unescape(pre[3]),
+                mount_point: unescape(pre[4]),
+                fstype: post[0].to_string(),
+                source: unescape(post[1]).to_string_lossy().into_owned(),
+                super_opts: post[2].to_string(),
+            })
+        })
+        .collect()
+}
+
 /// Mount options of a v1 cgroup mount that are not controllers.
 const V1_NON_CONTROLLER_OPTIONS: &[&str] = &[
     "rw",
@@ -87,20 +123,12 @@ pub(crate) fn parse_mountinfo(
     v2_controllers: &dyn Fn(&Path) -> Vec<String>,
 ) -> Vec<Hierarchy> {
     let mut out: Vec<Hierarchy> = Vec::new();
-    for line in text.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
-            continue;
-        }
-        let root = unescape(pre[3]);
-        let mount = unescape(pre[4]);
-        let h = match post[0] {
+    for m in parse_mount_table(text) {
+        let (root, mount) = (m.root, m.mount_point);
+        let h = match m.fstype.as_str() {
             "cgroup" => {
-                let controllers: Vec<String> = post[2]
+                let controllers: Vec<String> = m
+                    .super_opts
                     .split(',')
                     .filter(|o| {
                         if o.starts_with("name=") {

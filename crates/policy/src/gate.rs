@@ -157,32 +157,25 @@ impl PolicyConfig {
                     break;
                 }
             }
-            cfg.policies = cfg
-                .policies
-                .into_iter()
-                .map(|p| if p.is_relative() { path.join(p) } else { p })
-                .collect();
+            cfg.rebase(path);
             cfg.policies.push(path.to_path_buf());
-            cfg.constraints = cfg
-                .constraints
-                .into_iter()
-                .map(|p| if p.is_relative() { path.join(p) } else { p })
-                .collect();
             return Ok(cfg);
         }
         let mut cfg = Self::parse_file(path)?;
-        let base = path.parent().unwrap_or(Path::new("/"));
-        cfg.policies = cfg
-            .policies
-            .into_iter()
-            .map(|p| if p.is_relative() { base.join(p) } else { p })
-            .collect();
-        cfg.constraints = cfg
-            .constraints
-            .into_iter()
-            .map(|p| if p.is_relative() { base.join(p) } else { p })
-            .collect();
+        cfg.rebase(path.parent().unwrap_or(Path::new("/")));
         Ok(cfg)
+    }
+
+    /// Makes the paths the configuration names relative to where it lives.
+    fn rebase(&mut self, base: &Path) {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        self.policies.iter_mut().for_each(abs);
+        self.constraints.iter_mut().for_each(abs);
+        self.decision_log.iter_mut().for_each(abs);
     }
 
     fn parse_file(path: &Path) -> Result<PolicyConfig> {
@@ -517,7 +510,7 @@ impl Gate {
             queries,
             modes,
             exemptions: config.exemptions.clone(),
-            version: format!("sha256:{}", hex(&hasher.finalize())),
+            version: format!("sha256:{:x}", hasher.finalize()),
             sets: config.sets.clone(),
             constraints,
             library,
@@ -572,42 +565,26 @@ impl Gate {
         let start = Instant::now();
         // The interpreter (user policies, or built-ins the compiler did not take)
         // gets the whole document plus the index; made only when needed.
-        let full = || -> Result<regorus::Value> {
-            let mut value = rv(input)?;
-            if let Ok(m) = value.as_object_mut() {
-                m.insert(
-                    regorus::Value::from("present"),
-                    rv(&Value::Object(present(input)))?,
-                );
-            }
-            Ok(value)
-        };
         let mut violations = Vec::new();
-        let mut interpreter_input = false;
+        let mut interpreter_ready = false;
         for q in &self.queries {
-            let out = match &mut self.compiled {
+            let compiled = match &mut self.compiled {
                 Some(c) if q.path == AGGREGATE => {
                     c.vm.set_input(builtin_view(input)?);
-                    match c.vm.execute() {
-                        Ok(v) => v,
-                        // The VM is an optimisation; the interpreter is the reference
-                        // and decides whatever the VM cannot.
-                        Err(_) => {
-                            self.fallbacks += 1;
-                            if !interpreter_input {
-                                self.engine.set_input(full()?);
-                                interpreter_input = true;
-                            }
-                            self.engine
-                                .eval_rule(q.path.clone())
-                                .map_err(|e| anyhow!("{}: {e}", q.path))?
-                        }
-                    }
+                    // The VM is an optimisation; the interpreter is the reference
+                    // and decides whatever the VM cannot.
+                    let r = c.vm.execute().ok();
+                    self.fallbacks += u64::from(r.is_none());
+                    r
                 }
-                _ => {
-                    if !interpreter_input {
-                        self.engine.set_input(full()?);
-                        interpreter_input = true;
+                _ => None,
+            };
+            let out = match compiled {
+                Some(v) => v,
+                None => {
+                    if !interpreter_ready {
+                        self.engine.set_input(full_input(input)?);
+                        interpreter_ready = true;
                     }
                     self.engine
                         .eval_rule(q.path.clone())
@@ -863,6 +840,18 @@ fn robj(pairs: Vec<(&str, regorus::Value)>) -> regorus::Value {
     o
 }
 
+/// What the interpreter is given: the whole document plus the field index.
+fn full_input(input: &Value) -> Result<regorus::Value> {
+    let mut value = rv(input)?;
+    if let Ok(m) = value.as_object_mut() {
+        m.insert(
+            regorus::Value::from("present"),
+            rv(&Value::Object(present(input)))?,
+        );
+    }
+    Ok(value)
+}
+
 /// What the compiled built-in sets are given: only the fields they read (see
 /// rego/pss/*.rego and rego/image.rego), so a big pod or scan report is not
 /// copied whole into the VM on every decision. `tests/rvm.rs` checks the
@@ -1092,7 +1081,7 @@ pub fn present(input: &Value) -> serde_json::Map<String, Value> {
 /// decision log records it.
 pub fn input_digest(input: &Value) -> String {
     let bytes = serde_json::to_vec(input).unwrap_or_default();
-    format!("sha256:{}", hex(&Sha256::digest(&bytes)))
+    format!("sha256:{:x}", Sha256::digest(&bytes))
 }
 
 /// `*` matches all; `SET/*` or `SET` matches the set; else exact. Returns a
@@ -1165,10 +1154,6 @@ pub fn defines_rule(text: &str, head: &str) -> bool {
             rest.is_empty() || rest.starts_with([' ', '\t', '[', '{', ':', '=', '('])
         })
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -99,13 +99,19 @@ impl Env {
     /// files, not pipes: a container created by the command inherits them as its
     /// stdio and may hold them long after the runtime exited.
     pub fn rt(&self, args: &[&str]) -> Output {
-        self.rt_with(args, std::process::Stdio::null())
+        self.rt_with(args, std::process::Stdio::null(), &[])
     }
 
-    fn rt_with(&self, args: &[&str], stdin: std::process::Stdio) -> Output {
+    /// [`Env::rt`] with extra environment variables.
+    pub fn rt_env(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
+        self.rt_with(args, std::process::Stdio::null(), env)
+    }
+
+    fn rt_with(&self, args: &[&str], stdin: std::process::Stdio, env: &[(&str, &Path)]) -> Output {
         let out = tempfile::tempfile().unwrap();
         let err = tempfile::tempfile().unwrap();
         let status = Command::new(runtime_bin())
+            .envs(env.iter().copied())
             .arg("--root")
             .arg(&self.root)
             .args(args)
@@ -227,7 +233,7 @@ impl Env {
             inp.write_all(input).unwrap();
             inp.seek(std::io::SeekFrom::Start(0)).unwrap();
         }
-        self.rt_with(args, std::process::Stdio::from(inp))
+        self.rt_with(args, std::process::Stdio::from(inp), &[])
     }
 }
 
