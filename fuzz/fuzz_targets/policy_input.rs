@@ -28,5 +28,20 @@ fuzz_target!(|data: &[u8]| {
     let _ = caisson_policy::gatekeeper::Constraint::from_yaml(text);
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
         let _ = input::from_admission_request(&v, None);
+        // A scan report (hostile too): the image rules over its findings and
+        // secrets, compiled (given only the findings they count) and interpreted.
+        if v.get("findings").is_some() || v.get("secrets").is_some() {
+            let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "registry.example.com/app:1"}]}});
+            if let Ok((doc, _)) = input::normalize(&pod, Some(v)) {
+                let mut g = gate();
+                let a = g.decide(&doc);
+                g.use_interpreter();
+                let b = g.decide(&doc);
+                if let (Ok(a), Ok(b)) = (a, b) {
+                    assert_eq!(a.violations, b.violations, "compiled and interpreted image rules disagree");
+                }
+            }
+        }
     }
 });

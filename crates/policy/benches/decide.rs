@@ -2,6 +2,8 @@
 //! long-running engine use it): `cargo bench -p caisson-policy --bench decide`.
 //! Prints median and p99 per decision for each set and input; the target
 //! (docs/benchmarks.md): median under 50 µs, p99 under 200 µs.
+//! `-- WORD` runs only the cases whose label holds WORD; `-- --rvm-only` skips
+//! the interpreter side.
 
 use std::time::Instant;
 
@@ -10,6 +12,10 @@ use caisson_policy::{Gate, PolicyConfig};
 use serde_json::{json, Value};
 
 fn pod() -> Value {
+    input::normalize(&pod_doc(), None).unwrap().0
+}
+
+fn pod_doc() -> Value {
     // A typical Deployment-made pod: two containers, an init container, volumes.
     let c = |name: &str, image: &str| {
         json!({"name": name, "image": image, "ports": [{"containerPort": 8080}],
@@ -23,6 +29,22 @@ fn pod() -> Value {
                  "containers": [c("web", "registry.example.com/shop/web@sha256:0123"), c("sidecar", "registry.example.com/shop/proxy:1.2")],
                  "initContainers": [c("migrate", "registry.example.com/shop/web@sha256:0123")],
                  "volumes": [{"name": "cfg", "configMap": {"name": "web"}}, {"name": "tmp", "emptyDir": {}}]}});
+    doc
+}
+
+/// A big pod: 40 containers like the first (how the cost grows per container).
+fn big_pod() -> Value {
+    let mut doc = pod_doc();
+    let c = doc["spec"]["containers"][0].clone();
+    doc["spec"]["containers"] = Value::Array(
+        (0..40)
+            .map(|i| {
+                let mut c = c.clone();
+                c["name"] = json!(format!("c{i}"));
+                c
+            })
+            .collect(),
+    );
     input::normalize(&doc, None).unwrap().0
 }
 
@@ -91,9 +113,26 @@ fn run(gate: &mut Gate, input: &Value) -> (f64, f64, usize) {
 /// One set on one input: the shipped path (built-in sets compiled to the RVM) and,
 /// side by side, regorus's interpreter (the reference evaluator) on the same gate.
 fn measure(label: &str, sets: &[&str], input: &Value) {
+    // `cargo bench --bench decide -- WORD`: only the cases whose label holds WORD.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filter.iter().all(|f| label.contains(f.as_str())) {
+        return;
+    }
     let mut gate = Gate::new(&PolicyConfig::with_sets(sets)).unwrap();
     let backend = gate.backend();
     let (med, p99, denied) = run(&mut gate, input);
+    assert_eq!(
+        gate.vm_fallbacks(),
+        0,
+        "{label}: the VM fell back to the interpreter"
+    );
+    if std::env::args().any(|a| a == "--rvm-only") {
+        println!("{label:<44} [{backend}] median {med:>6.1} µs  p99 {p99:>6.1} µs");
+        return;
+    }
     let mut interp = gate.clone();
     interp.use_interpreter();
     let (imed, ip99, _) = run(&mut interp, input);
@@ -124,6 +163,11 @@ fn main() {
     );
     measure("pss-restricted/ privileged pod", &["pss-restricted"], &bad);
     measure(
+        "pss-restricted/ hardened pod (40 containers)",
+        &["pss-restricted"],
+        &big_pod(),
+    );
+    measure(
         "pss-restricted/ OCI config.json",
         &["pss-restricted"],
         &oci(None),
@@ -144,3 +188,7 @@ fn main() {
         &oci(Some(scan_report())),
     );
 }
+
+// The allocator `caisson` (engine and webhook) ships with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -65,17 +65,17 @@ violation contains {
 # --- fixable vulnerabilities -----------------------------------------------------
 deny_severities := {s | some s in params.deny_severities}
 
-# [id, index into input.scan.findings] of each fixable finding at a denying severity.
-fixable contains [object.get(f, "id", ""), i] if {
-	some i, f in input.scan.findings
+# Each fixable finding at a denying severity, in the report's order (`caisson scan`
+# sorts by package). An array: a set would compare whole findings on every insert.
+fixable := [f |
+	some f in input.scan.findings
 	deny_severities[f.severity]
 	is_string(f.fixed)
-}
+]
 
-# The first five, by id, in the message (formatted only when the rule fires).
-shown := [sprintf("%s (%s, %s %s -> %s)", [id, f.severity, object.get(f, "package", ""), object.get(f, "installed", ""), f.fixed]) |
-	some [id, i] in array.slice(sort(fixable), 0, 5)
-	f := input.scan.findings[i]
+# The first five in the message (formatted only when the rule fires).
+shown := [sprintf("%s (%s, %s %s -> %s)", [object.get(f, "id", ""), f.severity, object.get(f, "package", ""), object.get(f, "installed", ""), f.fixed]) |
+	some f in array.slice(fixable, 0, 5)
 ]
 
 violation contains {

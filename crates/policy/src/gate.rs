@@ -271,15 +271,6 @@ impl Decision {
     }
 }
 
-/// The fields of one violation, however it was read.
-struct Parts {
-    rule_name: Option<String>,
-    message: String,
-    field: Option<String>,
-    container: Option<String>,
-    image: Option<String>,
-}
-
 /// A query the gate evaluates: a rule path, the set name it reports under, its mode.
 #[derive(Debug, Clone)]
 struct Query {
@@ -287,6 +278,9 @@ struct Query {
     set: String,
     mode: Mode,
 }
+
+/// The VM's instruction budget per decision (about a second of work).
+const VM_MAX_INSTRUCTIONS: usize = 50_000_000;
 
 /// The built-in sets compiled to regorus's register VM (RVM) bytecode: the same
 /// Rego, evaluated about four times faster than by the tree-walking interpreter.
@@ -302,6 +296,9 @@ impl Compiled {
         data: regorus::Value,
     ) -> Result<Compiled> {
         let mut vm = regorus::rvm::RegoVM::new();
+        // regorus's default budget (25,000 instructions) sends a pod of some 200
+        // containers to the slower interpreter; the input size bounds the work.
+        vm.set_max_instructions(VM_MAX_INSTRUCTIONS);
         vm.load_program(program.clone());
         vm.set_data(data.clone())
             .map_err(|e| anyhow!("policy data: {e}"))?;
@@ -321,6 +318,12 @@ impl Clone for Compiled {
 pub struct Gate {
     engine: regorus::Engine,
     compiled: Option<Compiled>,
+    /// The severities `image/vulnerabilities` denies (its `deny_severities`
+    /// parameter), when they are plain strings: the compiled sets are only given
+    /// the findings that rule can count.
+    deny_severities: Option<Vec<String>>,
+    /// The built-in packages the aggregate reports, and the set each reports under.
+    package_sets: Vec<(&'static str, &'static str)>,
     fallbacks: u64,
     queries: Vec<Query>,
     modes: Vec<(String, Mode)>,
@@ -340,7 +343,7 @@ impl std::fmt::Debug for Gate {
     }
 }
 
-/// The rule that gathers the built-in packages' violations as `[set, violation]`.
+/// The rule that gathers the built-in packages' violations as `{package: violations}`.
 const AGGREGATE: &str = "data.caisson.gate.violations";
 
 /// Rule heads a user module may define, and the mode each gets by default.
@@ -356,7 +359,9 @@ impl Gate {
         let mut engine = regorus::Engine::new();
         let mut hasher = Sha256::new();
         let mut queries: Vec<Query> = Vec::new();
-        let mut aggregate = String::from("package caisson.gate\n\nimport rego.v1\n\n");
+        let mut aggregate =
+            String::from("package caisson.gate\n\nimport rego.v1\n\nviolations := {\n");
+        let mut package_sets: Vec<(&'static str, &'static str)> = Vec::new();
         let mut loaded: Vec<&str> = Vec::new();
         // Strongest set first, so a package shared by two sets reports under the stronger.
         let mut sets: Vec<&BuiltinSet> = Vec::new();
@@ -374,15 +379,14 @@ impl Gate {
                     continue;
                 }
                 loaded.push(pkg);
-                aggregate.push_str(&format!(
-                    "violations contains [{:?}, v] if {{\n\tsome v in data.{pkg}.violation\n}}\n",
-                    b.name
-                ));
+                package_sets.push((pkg, b.name));
+                aggregate.push_str(&format!("\t{pkg:?}: data.{pkg}.violation,\n"));
             }
         }
         // One query for every built-in package: one evaluation per decision, and
         // helper rules shared by packages (the baseline's container list) are
         // computed once.
+        aggregate.push_str("}\n");
         if !loaded.is_empty() {
             engine
                 .add_policy("builtin/caisson.gate.rego".into(), aggregate)
@@ -502,10 +506,20 @@ impl Gate {
         } else {
             None
         };
+        let deny_severities = match config.parameters.get("deny_severities") {
+            None => Some(vec!["CRITICAL".to_string(), "HIGH".to_string()]),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|s| s.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>(),
+            Some(_) => None,
+        };
         // Prepare (compile) once, so the first decision is not slower than the rest.
         let mut gate = Gate {
             engine,
             compiled,
+            deny_severities,
+            package_sets,
             fallbacks: 0,
             queries,
             modes,
@@ -570,7 +584,7 @@ impl Gate {
         for q in &self.queries {
             let compiled = match &mut self.compiled {
                 Some(c) if q.path == AGGREGATE => {
-                    c.vm.set_input(builtin_view(input)?);
+                    c.vm.set_input(builtin_view(input, self.deny_severities.as_deref())?);
                     // The VM is an optimisation; the interpreter is the reference
                     // and decides whatever the VM cannot.
                     let r = c.vm.execute().ok();
@@ -591,38 +605,26 @@ impl Gate {
                         .map_err(|e| anyhow!("{}: {e}", q.path))?
                 }
             };
-            if out == regorus::Value::Undefined {
+            if q.path == AGGREGATE {
+                // The aggregate: {package: violations}.
+                let Ok(by_package) = out.as_object() else {
+                    bail!("{}: not an object: {out}", q.path);
+                };
+                for (pkg, vs) in by_package.iter() {
+                    let pkg = pkg.as_string().map(|p| p.as_ref()).unwrap_or_default();
+                    let set = self
+                        .package_sets
+                        .iter()
+                        .find(|(p, _)| *p == pkg)
+                        .map_or(pkg, |(_, s)| s);
+                    for item in items(vs) {
+                        violations.push(self.violation(set, q, item, input)?);
+                    }
+                }
                 continue;
             }
-            let out: Value = to_json(&out)?;
-            let items: Vec<Value> = match out {
-                Value::Array(a) => a,
-                Value::Null => continue,
-                // `deny := "..."` or `deny := true` style: one item.
-                Value::Bool(false) => continue,
-                other => vec![other],
-            };
-            for item in items {
-                if q.set.is_empty() {
-                    // The aggregate: [set, violation].
-                    if let Value::Array(mut pair) = item {
-                        if pair.len() == 2 {
-                            let v = pair.pop().unwrap_or_default();
-                            let set = pair
-                                .pop()
-                                .and_then(|s| s.as_str().map(str::to_string))
-                                .unwrap_or_default();
-                            let q = Query {
-                                path: q.path.clone(),
-                                set,
-                                mode: q.mode,
-                            };
-                            violations.push(self.violation(&q, v, input));
-                        }
-                    }
-                    continue;
-                }
-                violations.push(self.violation(q, item, input));
+            for item in items(&out) {
+                violations.push(self.violation(&q.set, q, item, input)?);
             }
         }
         let mut found = Vec::new();
@@ -664,37 +666,40 @@ impl Gate {
         })
     }
 
-    fn violation(&self, q: &Query, item: Value, input: &Value) -> Violation {
-        let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
-        let (rule_name, message) = match &item {
-            Value::String(s) => (None, s.clone()),
-            Value::Bool(true) => (None, format!("{} is true", q.path)),
+    /// One reported item as a violation: a string (the message), `true`, or an
+    /// object with `msg` (or `message`) and optionally `rule`, `field`,
+    /// `container`, `image`.
+    fn violation(
+        &self,
+        set: &str,
+        q: &Query,
+        item: &regorus::Value,
+        input: &Value,
+    ) -> Result<Violation> {
+        let get = |k: &str| match item {
+            regorus::Value::Object(o) => o
+                .iter()
+                .find(|(key, _)| key.as_string().is_ok_and(|s| s.as_ref() == k))
+                .and_then(|(_, v)| v.as_string().ok())
+                .map(|s| s.to_string()),
+            _ => None,
+        };
+        let (rule_name, message) = match item {
+            regorus::Value::String(s) => (None, s.to_string()),
+            regorus::Value::Bool(true) => (None, format!("{} is true", q.path)),
             _ => (
                 get("rule"),
-                get("msg")
-                    .or_else(|| get("message"))
-                    .unwrap_or_else(|| item.to_string()),
+                match get("msg").or_else(|| get("message")) {
+                    Some(m) => m,
+                    None => to_json(item)?.to_string(),
+                },
             ),
         };
-        let parts = Parts {
-            rule_name,
-            message,
-            field: get("field"),
-            container: get("container"),
-            image: get("image"),
-        };
-        self.make_violation(q, parts, input)
-    }
-
-    fn make_violation(&self, q: &Query, p: Parts, input: &Value) -> Violation {
         let tail = q.path.rsplit('.').next().unwrap_or_default();
-        let rule = match p.rule_name {
-            Some(r) => format!("{}/{r}", q.set),
-            None => format!("{}/{tail}", q.set),
-        };
+        let rule = format!("{set}/{}", rule_name.as_deref().unwrap_or(tail));
         let default = if tail == "warn" { Mode::Warn } else { q.mode };
-        let container = p.container.filter(|c| !c.is_empty());
-        let image = p.image.or_else(|| {
+        let container = get("container").filter(|c| !c.is_empty());
+        let image = get("image").or_else(|| {
             container.as_ref().and_then(|c| {
                 input["images"]
                     .as_array()?
@@ -706,15 +711,15 @@ impl Gate {
         let mode = self.mode_of(&rule, default);
         let mut v = Violation {
             rule,
-            message: p.message,
+            message,
             mode,
-            field: p.field,
+            field: get("field"),
             container,
             image,
             exempted: None,
         };
         v.exempted = self.exemption(&v, input);
-        v
+        Ok(v)
     }
 
     fn mode_of(&self, rule: &str, default: Mode) -> Mode {
@@ -731,6 +736,9 @@ impl Gate {
     }
 
     fn exemption(&self, v: &Violation, input: &Value) -> Option<String> {
+        if self.exemptions.is_empty() {
+            return None;
+        }
         let ns = input
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
@@ -767,6 +775,19 @@ impl Gate {
             return Some(e.reason.clone().unwrap_or_else(|| "exempt".to_string()));
         }
         None
+    }
+}
+
+/// The items a rule reported: a set's or array's elements; none for undefined,
+/// null or `false`; else the value itself (`deny := "..."`, `deny := true`).
+fn items(v: &regorus::Value) -> Vec<&regorus::Value> {
+    match v {
+        regorus::Value::Set(s) => s.iter().collect(),
+        regorus::Value::Array(a) => a.iter().collect(),
+        regorus::Value::Undefined | regorus::Value::Null | regorus::Value::Bool(false) => {
+            Vec::new()
+        }
+        other => vec![other],
     }
 }
 
@@ -840,6 +861,52 @@ fn robj(pairs: Vec<(&str, regorus::Value)>) -> regorus::Value {
     o
 }
 
+/// The fields of a scan finding the image rules read.
+const FINDING_KEYS: &[&str] = &["id", "severity", "package", "installed", "fixed"];
+
+thread_local! {
+    static FINDING: Shape = Shape::new(FINDING_KEYS);
+}
+
+/// Objects with one fixed set of keys, made from a template (compact storage,
+/// the keys shared): one allocation per object instead of one per key and node.
+/// A scan report holds hundreds of findings alike.
+struct Shape {
+    template: regorus::Value,
+    keys: Vec<(&'static str, regorus::Value)>,
+}
+
+impl Shape {
+    fn new(keys: &[&'static str]) -> Shape {
+        let keys: Vec<_> = keys
+            .iter()
+            .map(|k| (*k, regorus::Value::from(*k)))
+            .collect();
+        let template = regorus::Value::from(
+            keys.iter()
+                .map(|(_, k)| (k.clone(), regorus::Value::Null))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        Shape { template, keys }
+    }
+
+    /// `src`'s fields as an object; `None` when `src` lacks one of them.
+    fn make(&self, src: &Value) -> Result<Option<regorus::Value>> {
+        let Some(m) = src.as_object() else {
+            return Ok(None);
+        };
+        let mut v = self.template.clone();
+        let o = v.as_object_mut().map_err(|e| anyhow!("{e}"))?;
+        for (k, key) in &self.keys {
+            let (Some(x), Some(slot)) = (m.get(*k), o.get_mut(key)) else {
+                return Ok(None);
+            };
+            *slot = rv(x)?;
+        }
+        Ok(Some(v))
+    }
+}
+
 /// What the interpreter is given: the whole document plus the field index.
 fn full_input(input: &Value) -> Result<regorus::Value> {
     let mut value = rv(input)?;
@@ -856,8 +923,9 @@ fn full_input(input: &Value) -> Result<regorus::Value> {
 /// rego/pss/*.rego and rego/image.rego), so a big pod or scan report is not
 /// copied whole into the VM on every decision. `tests/rvm.rs` checks the
 /// compiled sets on this view decide exactly as the interpreter does on the
-/// whole document.
-fn builtin_view(input: &Value) -> Result<regorus::Value> {
+/// whole document. With `deny_severities`, only the findings
+/// `image/vulnerabilities` counts are given (a string `fixed`, a denied severity).
+fn builtin_view(input: &Value, deny_severities: Option<&[String]>) -> Result<regorus::Value> {
     let pick = |v: &Value, keys: &[&str]| -> Result<regorus::Value> {
         let mut pairs = Vec::new();
         for k in keys {
@@ -966,12 +1034,21 @@ fn builtin_view(input: &Value) -> Result<regorus::Value> {
         Some(s) if s.is_object() => {
             let findings = match s.get("findings").and_then(Value::as_array) {
                 Some(a) => {
-                    let mut out = Vec::with_capacity(a.len());
-                    for f in a {
-                        out.push(pick(
-                            f,
-                            &["id", "severity", "package", "installed", "fixed"],
-                        )?);
+                    let counted = |f: &&Value| match deny_severities {
+                        None => true,
+                        Some(sev) => {
+                            f.get("fixed").is_some_and(Value::is_string)
+                                && f.get("severity")
+                                    .and_then(Value::as_str)
+                                    .is_some_and(|s| sev.iter().any(|d| d == s))
+                        }
+                    };
+                    let mut out = Vec::new();
+                    for f in a.iter().filter(counted) {
+                        out.push(match FINDING.with(|shape| shape.make(f))? {
+                            Some(v) => v,
+                            None => pick(f, FINDING_KEYS)?,
+                        });
                     }
                     regorus::Value::from(out)
                 }

@@ -148,3 +148,31 @@ fn compiled_sets_decide_like_the_interpreter() {
         inputs.len()
     );
 }
+
+/// A pod of 300 containers (a hostile or generated one) stays on the VM: regorus's
+/// default instruction budget would send it to the interpreter.
+#[test]
+fn a_big_pod_stays_on_the_vm() {
+    let containers: Vec<Value> = (0..300)
+        .map(|i| json!({"name": format!("c{i}"), "image": "nginx", "securityContext": {"privileged": i % 2 == 0}}))
+        .collect();
+    let doc =
+        json!({"kind": "Pod", "metadata": {"name": "big"}, "spec": {"containers": containers}});
+    let (v, _) = input::normalize(&doc, None).unwrap();
+    let mut rvm = Gate::new(&PolicyConfig::with_sets(&["pss-restricted", "image"])).unwrap();
+    let mut interp = rvm.clone();
+    interp.use_interpreter();
+    let a = rvm.decide(&v).unwrap();
+    assert_eq!(
+        rvm.vm_fallbacks(),
+        0,
+        "the VM gave a 300-container pod to the interpreter"
+    );
+    assert_eq!(a.violations, interp.decide(&v).unwrap().violations);
+    let privileged = a
+        .violations
+        .iter()
+        .filter(|v| v.rule == "pss-restricted/privileged")
+        .count();
+    assert_eq!(privileged, 150);
+}

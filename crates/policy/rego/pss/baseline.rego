@@ -6,11 +6,13 @@ package caisson.pss.baseline
 
 import rego.v1
 
-# Every container of the pod: [list, index, container] (its field path,
-# spec.LIST[INDEX], is only formatted when a rule fires).
-containers contains [list, i, c] if {
+# Every container of the pod, by its field path (`spec.initContainers[0]`). An
+# object, not a set of [list, index, container]: iterating it needs no
+# destructuring, which halves the cost of every per-container rule on the RVM.
+containers[path] := c if {
 	some list in ["containers", "initContainers", "ephemeralContainers"]
 	some i, c in input.spec[list]
+	path := sprintf("spec.%s[%v]", [list, i])
 }
 
 # The fields the input sets, as the engine indexes them before each decision
@@ -90,11 +92,11 @@ violation contains {
 
 violation contains {
 	"rule": "host-process", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.windowsOptions.hostProcess", [list, i]),
+	"field": concat("", [path, ".securityContext.windowsOptions.hostProcess"]),
 	"msg": sprintf("container \"%s\" sets windowsOptions.hostProcess=true", [object.get(c, "name", "")]),
 } if {
 	on["sc.windowsOptions"]
-	some [list, i, c] in containers
+	some path, c in containers
 	c.securityContext.windowsOptions.hostProcess == true
 }
 
@@ -111,11 +113,11 @@ violation contains {
 # --- Privileged containers -----------------------------------------------------
 violation contains {
 	"rule": "privileged", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.privileged", [list, i]),
+	"field": concat("", [path, ".securityContext.privileged"]),
 	"msg": sprintf("container \"%s\" is privileged", [object.get(c, "name", "")]),
 } if {
 	on["sc.privileged"]
-	some [list, i, c] in containers
+	some path, c in containers
 	c.securityContext.privileged == true
 }
 
@@ -123,11 +125,11 @@ violation contains {
 # One violation per container, naming every capability beyond the default set.
 violation contains {
 	"rule": "capabilities", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
+	"field": concat("", [path, ".securityContext.capabilities.add"]),
 	"msg": sprintf("container \"%s\" adds %s, beyond the default set", [object.get(c, "name", ""), caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
-	some [list, i, c] in containers
+	some path, c in containers
 	bad := {cap | some cap in c.securityContext.capabilities.add; not allowed_caps[cap]}
 	count(bad) > 0
 }
@@ -149,11 +151,11 @@ violation contains {
 # --- Host ports ----------------------------------------------------------------
 violation contains {
 	"rule": "host-ports", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].ports[%d].hostPort", [list, i, j]),
+	"field": sprintf("%s.ports[%d].hostPort", [path, j]),
 	"msg": sprintf("container \"%s\" uses host port %d", [object.get(c, "name", ""), p.hostPort]),
 } if {
 	on["c.ports"]
-	some [list, i, c] in containers
+	some path, c in containers
 	some j, p in c.ports
 	p.hostPort != 0
 }
@@ -170,11 +172,11 @@ violation contains {
 
 violation contains {
 	"rule": "apparmor", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.appArmorProfile.type", [list, i]),
+	"field": concat("", [path, ".securityContext.appArmorProfile.type"]),
 	"msg": sprintf("container \"%s\" AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [object.get(c, "name", ""), t]),
 } if {
 	on["sc.appArmorProfile"]
-	some [list, i, c] in containers
+	some path, c in containers
 	t := c.securityContext.appArmorProfile.type
 	not apparmor_types[t]
 }
@@ -199,9 +201,9 @@ selinux_options contains ["spec.securityContext.seLinuxOptions", "", o] if {
 	o := input.spec.securityContext.seLinuxOptions
 }
 
-selinux_options contains [sprintf("spec.%s[%d].securityContext.seLinuxOptions", [list, i]), object.get(c, "name", ""), o] if {
+selinux_options contains [concat("", [path, ".securityContext.seLinuxOptions"]), object.get(c, "name", ""), o] if {
 	on["sc.seLinuxOptions"]
-	some [list, i, c] in containers
+	some path, c in containers
 	o := c.securityContext.seLinuxOptions
 }
 
@@ -236,12 +238,12 @@ whose(name) := sprintf("container \"%s\" ", [name]) if name != ""
 # --- /proc mount type ----------------------------------------------------------
 violation contains {
 	"rule": "proc-mount", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.procMount", [list, i]),
+	"field": concat("", [path, ".securityContext.procMount"]),
 	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [object.get(c, "name", ""), c.securityContext.procMount]),
 } if {
 	on["sc.procMount"]
 	not user_namespaced
-	some [list, i, c] in containers
+	some path, c in containers
 	c.securityContext.procMount != "Default"
 }
 
@@ -256,11 +258,11 @@ violation contains {
 
 violation contains {
 	"rule": "seccomp", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.seccompProfile.type", [list, i]),
+	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
 	"msg": sprintf("container \"%s\" seccomp profile is Unconfined", [object.get(c, "name", "")]),
 } if {
 	on["sc.seccompProfile"]
-	some [list, i, c] in containers
+	some path, c in containers
 	c.securityContext.seccompProfile.type == "Unconfined"
 }
 
@@ -277,16 +279,16 @@ violation contains {
 # --- Host probes and lifecycle hooks ---------------------------------------------
 # The kubelet connects to a probe's or hook's host from the node's network, not the
 # pod's: a host reaches node-local services and metadata endpoints (policy 1.34+).
-probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), object.get(c, "name", ""), p, handler] if {
+probe_handlers contains [path, object.get(c, "name", ""), p, handler] if {
 	on["c.probes"]
-	some [list, i, c] in containers
+	some path, c in containers
 	some p in ["livenessProbe", "readinessProbe", "startupProbe"]
 	handler := c[p]
 }
 
-probe_handlers contains [sprintf("spec.%s[%d]", [list, i]), object.get(c, "name", ""), concat(".", ["lifecycle", h]), handler] if {
+probe_handlers contains [path, object.get(c, "name", ""), concat(".", ["lifecycle", h]), handler] if {
 	on["c.probes"]
-	some [list, i, c] in containers
+	some path, c in containers
 	some h in ["postStart", "preStop"]
 	handler := c.lifecycle[h]
 }

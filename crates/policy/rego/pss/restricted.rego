@@ -35,11 +35,11 @@ violation contains {
 # --- Privilege escalation ------------------------------------------------------
 violation contains {
 	"rule": "allow-privilege-escalation", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.allowPrivilegeEscalation", [list, i]),
+	"field": concat("", [path, ".securityContext.allowPrivilegeEscalation"]),
 	"msg": sprintf("container \"%s\" must set allowPrivilegeEscalation=false (no_new_privs)", [object.get(c, "name", "")]),
 } if {
 	not windows
-	some [list, i, c] in containers
+	some path, c in containers
 	not c.securityContext.allowPrivilegeEscalation == false
 }
 
@@ -56,23 +56,23 @@ violation contains {
 
 violation contains {
 	"rule": "run-as-non-root", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.runAsNonRoot", [list, i]),
+	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
 	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [object.get(c, "name", "")]),
 } if {
 	on["sc.runAsNonRoot"]
 	not user_namespaced
-	some [list, i, c] in containers
+	some path, c in containers
 	c.securityContext.runAsNonRoot == false
 }
 
 violation contains {
 	"rule": "run-as-non-root", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.runAsNonRoot", [list, i]),
+	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
 	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [object.get(c, "name", "")]),
 } if {
 	not user_namespaced
 	not input.spec.securityContext.runAsNonRoot == true
-	some [list, i, c] in containers
+	some path, c in containers
 	not has_key(object.get(c, "securityContext", {}), "runAsNonRoot")
 }
 
@@ -91,12 +91,12 @@ violation contains {
 
 violation contains {
 	"rule": "run-as-user", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.runAsUser", [list, i]),
+	"field": concat("", [path, ".securityContext.runAsUser"]),
 	"msg": sprintf("container \"%s\" sets runAsUser=0", [object.get(c, "name", "")]),
 } if {
 	on["sc.runAsUser"]
 	not user_namespaced
-	some [list, i, c] in containers
+	some path, c in containers
 	c.securityContext.runAsUser == 0
 }
 
@@ -104,11 +104,11 @@ violation contains {
 # Explicit Unconfined is baseline's finding; restricted requires the profile to be set.
 violation contains {
 	"rule": "seccomp", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.seccompProfile.type", [list, i]),
+	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
 	"msg": sprintf("container \"%s\" must set seccompProfile.type to RuntimeDefault or Localhost (or the pod must)", [object.get(c, "name", "")]),
 } if {
 	not windows
-	some [list, i, c] in containers
+	some path, c in containers
 	t := object.get(c, ["securityContext", "seccompProfile", "type"], object.get(input.spec, ["securityContext", "seccompProfile", "type"], ""))
 	not t in {"RuntimeDefault", "Localhost", "Unconfined"}
 }
@@ -116,23 +116,23 @@ violation contains {
 # --- Capabilities --------------------------------------------------------------
 violation contains {
 	"rule": "capabilities", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.capabilities.drop", [list, i]),
+	"field": concat("", [path, ".securityContext.capabilities.drop"]),
 	"msg": sprintf("container \"%s\" must drop ALL capabilities", [object.get(c, "name", "")]),
 } if {
 	not windows
-	some [list, i, c] in containers
+	some path, c in containers
 	not "ALL" in object.get(c, ["securityContext", "capabilities", "drop"], [])
 }
 
 # Adds outside the default set are baseline's finding; restricted allows only NET_BIND_SERVICE.
 violation contains {
 	"rule": "capabilities", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.capabilities.add", [list, i]),
+	"field": concat("", [path, ".securityContext.capabilities.add"]),
 	"msg": sprintf("container \"%s\" adds %s (restricted allows only NET_BIND_SERVICE)", [object.get(c, "name", ""), data.caisson.pss.baseline.caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
 	not windows
-	some [list, i, c] in containers
+	some path, c in containers
 	bad := {cap |
 		some cap in c.securityContext.capabilities.add
 		cap != "NET_BIND_SERVICE"
@@ -146,11 +146,11 @@ violation contains {
 # (elsewhere baseline's proc-mount reports it).
 violation contains {
 	"rule": "proc-mount", "container": object.get(c, "name", ""),
-	"field": sprintf("spec.%s[%d].securityContext.procMount", [list, i]),
+	"field": concat("", [path, ".securityContext.procMount"]),
 	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [object.get(c, "name", ""), c.securityContext.procMount]),
 } if {
 	on["sc.procMount"]
 	user_namespaced
-	some [list, i, c] in containers
+	some path, c in containers
 	c.securityContext.procMount != "Default"
 }
