@@ -68,8 +68,9 @@ deny_severities := {s | some s in params.deny_severities}
 # Each fixable finding at a denying severity, in the report's order (`caisson scan`
 # sorts by package). An array: a set would compare whole findings on every insert.
 fixable := [f |
+	denied := deny_severities # once, not a rule lookup per finding
 	some f in input.scan.findings
-	deny_severities[f.severity]
+	denied[f.severity]
 	is_string(f.fixed)
 ]
 

@@ -296,7 +296,7 @@ impl Compiled {
         data: regorus::Value,
     ) -> Result<Compiled> {
         let mut vm = regorus::rvm::RegoVM::new();
-        // regorus's default budget (25,000 instructions) sends a pod of some 200
+        // regorus's default budget (25,000 instructions) sends a pod of a few hundred
         // containers to the slower interpreter; the input size bounds the work.
         vm.set_max_instructions(VM_MAX_INSTRUCTIONS);
         vm.load_program(program.clone());
