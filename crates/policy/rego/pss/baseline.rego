@@ -91,13 +91,14 @@ violation contains {
 }
 
 violation contains {
-	"rule": "host-process", "container": object.get(c, "name", ""),
+	"rule": "host-process", "container": name,
 	"field": concat("", [path, ".securityContext.windowsOptions.hostProcess"]),
-	"msg": sprintf("container \"%s\" sets windowsOptions.hostProcess=true", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" sets windowsOptions.hostProcess=true", [name]),
 } if {
 	on["sc.windowsOptions"]
 	some path, c in containers
 	c.securityContext.windowsOptions.hostProcess == true
+	name := object.get(c, "name", "")
 }
 
 # --- Host namespaces -----------------------------------------------------------
@@ -112,26 +113,28 @@ violation contains {
 
 # --- Privileged containers -----------------------------------------------------
 violation contains {
-	"rule": "privileged", "container": object.get(c, "name", ""),
+	"rule": "privileged", "container": name,
 	"field": concat("", [path, ".securityContext.privileged"]),
-	"msg": sprintf("container \"%s\" is privileged", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" is privileged", [name]),
 } if {
 	on["sc.privileged"]
 	some path, c in containers
 	c.securityContext.privileged == true
+	name := object.get(c, "name", "")
 }
 
 # --- Capabilities --------------------------------------------------------------
 # One violation per container, naming every capability beyond the default set.
 violation contains {
-	"rule": "capabilities", "container": object.get(c, "name", ""),
+	"rule": "capabilities", "container": name,
 	"field": concat("", [path, ".securityContext.capabilities.add"]),
-	"msg": sprintf("container \"%s\" adds %s, beyond the default set", [object.get(c, "name", ""), caps_text(bad)]),
+	"msg": sprintf("container \"%s\" adds %s, beyond the default set", [name, caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
 	some path, c in containers
 	bad := {cap | some cap in c.securityContext.capabilities.add; not allowed_caps[cap]}
 	count(bad) > 0
+	name := object.get(c, "name", "")
 }
 
 caps_text(caps) := sprintf("capability %s", [concat("", sort(caps))]) if count(caps) == 1
@@ -150,14 +153,15 @@ violation contains {
 
 # --- Host ports ----------------------------------------------------------------
 violation contains {
-	"rule": "host-ports", "container": object.get(c, "name", ""),
+	"rule": "host-ports", "container": name,
 	"field": sprintf("%s.ports[%d].hostPort", [path, j]),
-	"msg": sprintf("container \"%s\" uses host port %d", [object.get(c, "name", ""), p.hostPort]),
+	"msg": sprintf("container \"%s\" uses host port %d", [name, p.hostPort]),
 } if {
 	on["c.ports"]
 	some path, c in containers
 	some j, p in c.ports
 	p.hostPort != 0
+	name := object.get(c, "name", "")
 }
 
 # --- AppArmor ------------------------------------------------------------------
@@ -171,14 +175,15 @@ violation contains {
 }
 
 violation contains {
-	"rule": "apparmor", "container": object.get(c, "name", ""),
+	"rule": "apparmor", "container": name,
 	"field": concat("", [path, ".securityContext.appArmorProfile.type"]),
-	"msg": sprintf("container \"%s\" AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [object.get(c, "name", ""), t]),
+	"msg": sprintf("container \"%s\" AppArmor profile type \"%s\" is not allowed (RuntimeDefault or Localhost)", [name, t]),
 } if {
 	on["sc.appArmorProfile"]
 	some path, c in containers
 	t := c.securityContext.appArmorProfile.type
 	not apparmor_types[t]
+	name := object.get(c, "name", "")
 }
 
 violation contains {
@@ -237,14 +242,15 @@ whose(name) := sprintf("container \"%s\" ", [name]) if name != ""
 
 # --- /proc mount type ----------------------------------------------------------
 violation contains {
-	"rule": "proc-mount", "container": object.get(c, "name", ""),
+	"rule": "proc-mount", "container": name,
 	"field": concat("", [path, ".securityContext.procMount"]),
-	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [object.get(c, "name", ""), c.securityContext.procMount]),
+	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [name, c.securityContext.procMount]),
 } if {
 	on["sc.procMount"]
 	not user_namespaced
 	some path, c in containers
 	c.securityContext.procMount != "Default"
+	name := object.get(c, "name", "")
 }
 
 # --- Seccomp -------------------------------------------------------------------
@@ -257,13 +263,14 @@ violation contains {
 }
 
 violation contains {
-	"rule": "seccomp", "container": object.get(c, "name", ""),
+	"rule": "seccomp", "container": name,
 	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
-	"msg": sprintf("container \"%s\" seccomp profile is Unconfined", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" seccomp profile is Unconfined", [name]),
 } if {
 	on["sc.seccompProfile"]
 	some path, c in containers
 	c.securityContext.seccompProfile.type == "Unconfined"
+	name := object.get(c, "name", "")
 }
 
 # --- Sysctls -------------------------------------------------------------------

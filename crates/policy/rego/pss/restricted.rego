@@ -34,13 +34,14 @@ violation contains {
 
 # --- Privilege escalation ------------------------------------------------------
 violation contains {
-	"rule": "allow-privilege-escalation", "container": object.get(c, "name", ""),
+	"rule": "allow-privilege-escalation", "container": name,
 	"field": concat("", [path, ".securityContext.allowPrivilegeEscalation"]),
-	"msg": sprintf("container \"%s\" must set allowPrivilegeEscalation=false (no_new_privs)", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" must set allowPrivilegeEscalation=false (no_new_privs)", [name]),
 } if {
 	not windows
 	some path, c in containers
 	not c.securityContext.allowPrivilegeEscalation == false
+	name := object.get(c, "name", "")
 }
 
 # --- Running as non-root -------------------------------------------------------
@@ -55,25 +56,27 @@ violation contains {
 }
 
 violation contains {
-	"rule": "run-as-non-root", "container": object.get(c, "name", ""),
+	"rule": "run-as-non-root", "container": name,
 	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
-	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" sets runAsNonRoot=false", [name]),
 } if {
 	on["sc.runAsNonRoot"]
 	not user_namespaced
 	some path, c in containers
 	c.securityContext.runAsNonRoot == false
+	name := object.get(c, "name", "")
 }
 
 violation contains {
-	"rule": "run-as-non-root", "container": object.get(c, "name", ""),
+	"rule": "run-as-non-root", "container": name,
 	"field": concat("", [path, ".securityContext.runAsNonRoot"]),
-	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" must set runAsNonRoot=true (or the pod must)", [name]),
 } if {
 	not user_namespaced
 	not input.spec.securityContext.runAsNonRoot == true
 	some path, c in containers
 	not has_key(object.get(c, "securityContext", {}), "runAsNonRoot")
+	name := object.get(c, "name", "")
 }
 
 has_key(o, k) if _ = o[k]
@@ -90,45 +93,48 @@ violation contains {
 }
 
 violation contains {
-	"rule": "run-as-user", "container": object.get(c, "name", ""),
+	"rule": "run-as-user", "container": name,
 	"field": concat("", [path, ".securityContext.runAsUser"]),
-	"msg": sprintf("container \"%s\" sets runAsUser=0", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" sets runAsUser=0", [name]),
 } if {
 	on["sc.runAsUser"]
 	not user_namespaced
 	some path, c in containers
 	c.securityContext.runAsUser == 0
+	name := object.get(c, "name", "")
 }
 
 # --- Seccomp -------------------------------------------------------------------
 # Explicit Unconfined is baseline's finding; restricted requires the profile to be set.
 violation contains {
-	"rule": "seccomp", "container": object.get(c, "name", ""),
+	"rule": "seccomp", "container": name,
 	"field": concat("", [path, ".securityContext.seccompProfile.type"]),
-	"msg": sprintf("container \"%s\" must set seccompProfile.type to RuntimeDefault or Localhost (or the pod must)", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" must set seccompProfile.type to RuntimeDefault or Localhost (or the pod must)", [name]),
 } if {
 	not windows
 	some path, c in containers
 	t := object.get(c, ["securityContext", "seccompProfile", "type"], object.get(input.spec, ["securityContext", "seccompProfile", "type"], ""))
 	not t in {"RuntimeDefault", "Localhost", "Unconfined"}
+	name := object.get(c, "name", "")
 }
 
 # --- Capabilities --------------------------------------------------------------
 violation contains {
-	"rule": "capabilities", "container": object.get(c, "name", ""),
+	"rule": "capabilities", "container": name,
 	"field": concat("", [path, ".securityContext.capabilities.drop"]),
-	"msg": sprintf("container \"%s\" must drop ALL capabilities", [object.get(c, "name", "")]),
+	"msg": sprintf("container \"%s\" must drop ALL capabilities", [name]),
 } if {
 	not windows
 	some path, c in containers
 	not "ALL" in object.get(c, ["securityContext", "capabilities", "drop"], [])
+	name := object.get(c, "name", "")
 }
 
 # Adds outside the default set are baseline's finding; restricted allows only NET_BIND_SERVICE.
 violation contains {
-	"rule": "capabilities", "container": object.get(c, "name", ""),
+	"rule": "capabilities", "container": name,
 	"field": concat("", [path, ".securityContext.capabilities.add"]),
-	"msg": sprintf("container \"%s\" adds %s (restricted allows only NET_BIND_SERVICE)", [object.get(c, "name", ""), data.caisson.pss.baseline.caps_text(bad)]),
+	"msg": sprintf("container \"%s\" adds %s (restricted allows only NET_BIND_SERVICE)", [name, data.caisson.pss.baseline.caps_text(bad)]),
 } if {
 	on["sc.capabilities"]
 	not windows
@@ -139,18 +145,20 @@ violation contains {
 		data.caisson.pss.baseline.allowed_caps[cap]
 	}
 	count(bad) > 0
+	name := object.get(c, "name", "")
 }
 
 # --- /proc mount type ----------------------------------------------------------
 # Baseline lets a pod in its own user namespace unmask /proc; restricted does not
 # (elsewhere baseline's proc-mount reports it).
 violation contains {
-	"rule": "proc-mount", "container": object.get(c, "name", ""),
+	"rule": "proc-mount", "container": name,
 	"field": concat("", [path, ".securityContext.procMount"]),
-	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [object.get(c, "name", ""), c.securityContext.procMount]),
+	"msg": sprintf("container \"%s\" uses procMount \"%s\" (only Default: masked /proc)", [name, c.securityContext.procMount]),
 } if {
 	on["sc.procMount"]
 	user_namespaced
 	some path, c in containers
 	c.securityContext.procMount != "Default"
+	name := object.get(c, "name", "")
 }
