@@ -1540,14 +1540,14 @@ fn run_gate_image_rules_pass_a_reference_pinned_by_digest() {
     let _cleanup = RemoveAll(root.clone());
     ok(&root, &["pull", "-q", REGISTRY_IMAGE]);
     let images: Value = serde_json::from_str(&ok(&root, &["images", "--json"])).unwrap();
-    let digest = images
+    let entry = images
         .as_array()
         .unwrap()
         .iter()
         .find(|i| i["names"].to_string().contains(REGISTRY_IMAGE))
-        .and_then(|i| i["digest"].as_str())
-        .unwrap()
-        .to_string();
+        .unwrap();
+    let digest = entry["digest"].as_str().unwrap().to_string();
+    let short_id = entry["id"].as_str().unwrap()["sha256:".len()..][..12].to_string();
     let pinned = format!("127.0.0.1:5000/busybox@{digest}");
     // (pulled here: the implicit pull of `run` prints the image id on stdout)
     ok(&root, &["pull", "-q", &pinned]);
@@ -1588,6 +1588,31 @@ fn run_gate_image_rules_pass_a_reference_pinned_by_digest() {
     let results: Vec<&str> = log.iter().map(|l| l["result"].as_str().unwrap()).collect();
     assert_eq!(results, ["deny", "allow", "deny", "allow"], "{log:#?}");
     assert!(log.iter().all(|l| l["entry"] == "engine"));
+    // An image given by its id is judged under its name (127.0.0.1:5000/busybox),
+    // not as `docker.io/library/<id>`.
+    let by_registry = t.file(
+        "by-registry.yaml",
+        "sets: [image]\nparameters: {allowed_registries: [\"127.0.0.1:5000\"], require_digest: false}\n",
+    );
+    let o = expect(
+        &root,
+        &[
+            "run",
+            "--rm",
+            "--policy",
+            s(&by_registry),
+            &short_id,
+            "echo",
+            "by-id",
+        ],
+        0,
+    );
+    assert_eq!(o.stdout.trim(), "by-id", "{}", o.stderr);
+    denied(
+        &root,
+        &["run", "--rm", "--policy", s(&elsewhere), &short_id, "true"],
+        &["image/allowed-registries"],
+    );
     // A forged pin cannot be made: `tag` refuses a digest that is not the image's,
     // and the implicit pull of `run` no longer prints the image id on stdout.
     let forged = format!("localhost/forged@sha256:{}", "1".repeat(64));

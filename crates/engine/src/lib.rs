@@ -158,8 +158,8 @@ pub struct Proposal<'a> {
     pub image_id: String,
     /// The image's manifest digest (what `NAME@sha256:...` pins).
     pub manifest_digest: String,
-    /// The image's first name in the store when the user gave its id (policies
-    /// judge the image by name).
+    /// The image's first name in the store when the user gave its id or digest
+    /// (policies judge the image by name).
     pub image_name: Option<String>,
     /// Named volumes live under `<volumes_dir>/<name>/_data`.
     pub volumes_dir: &'a Path,
@@ -400,17 +400,9 @@ impl Engine {
             image: &opts.image,
             image_id: img.config_digest.to_string(),
             manifest_digest: img.manifest_digest.to_string(),
-            image_name: {
-                let typed = opts.image.trim_start_matches("sha256:");
-                let by_id = !typed.is_empty()
-                    && typed.chars().all(|c| c.is_ascii_hexdigit())
-                    && img
-                        .config_digest
-                        .to_string()
-                        .trim_start_matches("sha256:")
-                        .starts_with(typed);
-                by_id.then(|| img.names.first().cloned()).flatten()
-            },
+            image_name: (!caisson_image::images::found_by_name(&img, &opts.image))
+                .then(|| img.names.first().cloned())
+                .flatten(),
             volumes_dir: &vdir,
             ports: &gen.ports,
         })?;

@@ -99,11 +99,22 @@ pub fn normalize(name: &str) -> String {
     crate::reference::ImageRef::parse(name).map_or_else(|_| name.to_string(), |r| r.to_string())
 }
 
+/// The names `what` may be, in the order [`resolve`] tries them.
+fn name_candidates(what: &str) -> [String; 2] {
+    [what.to_string(), normalize(what)]
+}
+
+/// Whether [`resolve`] found `img` for `what` by one of its names (rather than
+/// by id or digest).
+pub fn found_by_name(img: &LocalImage, what: &str) -> bool {
+    name_candidates(what).iter().any(|c| img.names.contains(c))
+}
+
 /// Find an image by name (as given or normalised), by id / id prefix (at least 4
 /// hex characters of the config digest), or by manifest digest.
 pub fn resolve(store: &Store, what: &str) -> Result<LocalImage> {
     let refs = store.refs()?;
-    for cand in [what.to_string(), normalize(what)] {
+    for cand in name_candidates(what) {
         if let Some(d) = refs.get(&cand) {
             let names = refs
                 .iter()

@@ -362,7 +362,7 @@ impl Gate {
         let mut aggregate =
             String::from("package caisson.gate\n\nimport rego.v1\n\nviolations := {\n");
         let mut package_sets: Vec<(&'static str, &'static str)> = Vec::new();
-        let mut loaded: Vec<&str> = Vec::new();
+        let loaded = |ps: &[(&str, &str)], pkg: &str| ps.iter().any(|(p, _)| *p == pkg);
         // Strongest set first, so a package shared by two sets reports under the stronger.
         let mut sets: Vec<&BuiltinSet> = Vec::new();
         for s in &config.sets {
@@ -375,10 +375,9 @@ impl Gate {
         sets.sort_by_key(|b| std::cmp::Reverse(b.packages.len()));
         for b in &sets {
             for pkg in b.packages {
-                if loaded.contains(pkg) {
+                if loaded(&package_sets, pkg) {
                     continue;
                 }
-                loaded.push(pkg);
                 package_sets.push((pkg, b.name));
                 aggregate.push_str(&format!("\t{pkg:?}: data.{pkg}.violation,\n"));
             }
@@ -387,7 +386,7 @@ impl Gate {
         // helper rules shared by packages (the baseline's container list) are
         // computed once.
         aggregate.push_str("}\n");
-        if !loaded.is_empty() {
+        if !package_sets.is_empty() {
             engine
                 .add_policy("builtin/caisson.gate.rego".into(), aggregate)
                 .context("built-in aggregate policy")?;
@@ -402,7 +401,7 @@ impl Gate {
             engine
                 .add_policy(format!("builtin/{pkg}.rego"), src.to_string())
                 .with_context(|| format!("built-in policy {pkg}"))?;
-            if loaded.contains(&pkg) {
+            if loaded(&package_sets, pkg) {
                 hasher.update(src.as_bytes());
             }
         }
@@ -506,14 +505,18 @@ impl Gate {
         } else {
             None
         };
-        let deny_severities = match config.parameters.get("deny_severities") {
-            None => Some(vec!["CRITICAL".to_string(), "HIGH".to_string()]),
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|s| s.as_str().map(str::to_string))
-                .collect::<Option<Vec<_>>>(),
-            Some(_) => None,
-        };
+        // As image.rego resolves its `deny_severities` parameter (defaults and
+        // the configuration's value), read once from the Rego itself.
+        let deny_severities = engine
+            .eval_rule("data.caisson.image.params".into())
+            .ok()
+            .and_then(|p| match &p["deny_severities"] {
+                regorus::Value::Array(a) => a
+                    .iter()
+                    .map(|s| s.as_string().ok().map(|s| s.to_string()))
+                    .collect::<Option<Vec<_>>>(),
+                _ => None,
+            });
         // Prepare (compile) once, so the first decision is not slower than the rest.
         let mut gate = Gate {
             engine,
@@ -1324,6 +1327,23 @@ mod tests {
             .unwrap();
         assert!(!d.allowed);
         assert!(d.denials()[0].contains("[pss-baseline/privileged] container \"c\" is privileged"));
+    }
+
+    #[test]
+    fn the_findings_filter_follows_the_image_rules_parameter() {
+        let severities = |p: Option<Value>| {
+            let mut cfg = PolicyConfig::with_sets(&["image"]);
+            if let Some(p) = p {
+                cfg.parameters.insert("deny_severities".into(), p);
+            }
+            Gate::new(&cfg).unwrap().deny_severities
+        };
+        let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(severities(None), strings(&["CRITICAL", "HIGH"]));
+        assert_eq!(severities(Some(json!(["LOW"]))), strings(&["LOW"]));
+        // Not plain strings: every finding goes to the VM.
+        assert_eq!(severities(Some(json!(["LOW", 3]))), None);
+        assert_eq!(severities(Some(json!("LOW"))), None);
     }
 
     #[test]
